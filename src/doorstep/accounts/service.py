@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from doorstep.errors import NotFound, ValidationFailed
+from doorstep.models import Account
+
+
+def create_account(session: Session, name: str) -> Account:
+    name = name.strip()
+    if not name or len(name) > 255:
+        raise ValidationFailed.field("name", "The name must be 1 to 255 characters.")
+    account = Account(name=name)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def get_account(session: Session, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"There is no account {account_id}.")
+    return account
+
+
+def list_accounts(session: Session) -> list[Account]:
+    return list(session.scalars(select(Account).order_by(Account.id)))

@@ -1,0 +1,119 @@
+"""create_app(): middleware, routers, error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from doorstep import __version__
+from doorstep.config import get_settings
+from doorstep.errors import DoorstepError, ValidationFailed
+from doorstep.leads import api as leads_api
+from doorstep.offices import api as offices_api
+from doorstep.ops import health
+from doorstep.ops.middleware import RequestContextMiddleware
+from doorstep.statuses import api as statuses_api
+from doorstep.web import about
+
+log = logging.getLogger("doorstep")
+
+DESCRIPTION = """
+Doorstep implements the **Lead API v103**: an integrator's client written against the v103
+documentation works by changing only the base URL.
+
+* **Authentication**: send your API token in the `X-API-KEY` header. Tokens are made in the
+  dashboard's Developer tab or with `doorstep tokens create`.
+* **Success** is `200` for every endpoint, creates included.
+* **Errors** are JSON: `{"message": "...", "errors": {"field": ["reason", ...]}}`, listing every
+  failing field at once. 400 malformed JSON, 401 bad key, 404 not found (another account's
+  objects do not exist for you), 405, 409 `Idempotency-Key` reused with another body,
+  413 body over 64 KiB, 415 not JSON, 422 validation, 429 rate limit (see `Retry-After`).
+* **Every response** carries `X-Request-Id`; the same id is in your token's request log.
+* **Strings** are trimmed; an empty string for an optional field means null. Unknown fields are
+  ignored. UK postcodes are returned in canonical form (`DE1 1JX`).
+* **Retries**: send `Idempotency-Key` on POST. The same key and body within 24 hours replays the
+  first response (header `Idempotent-Replayed: true`) and creates nothing.
+* **Routing**: `office_id` wins; otherwise `advert_postcode` (sale, let) or `postcode` (other
+  types) routes to the office with the most specific covering entry (area, district, sector,
+  unit), else to the nearest covered point (`out_of_area_distance`, metres), else the account's
+  default office.
+
+Decisions where the v103 documentation is silent:
+* `GET /person/leads` returns at most 100 leads, newest first.
+* PATCH of a field that exists on the lead but cannot change (`type`, `email`, `phone`, ...)
+  is a 422 naming it; fields unknown to the API are ignored.
+* `next_action_date` without a UTC offset is taken as UTC.
+* Postcode geography: Source: Office for National Statistics licensed under the Open Government
+  Licence v.3.0. Contains OS data © Crown copyright and database right 2025. Contains Royal Mail
+  data © Royal Mail copyright and database right 2025. Contains GeoPlace data © Local Government
+  Information House Limited copyright and database right 2025.
+"""
+
+
+def _api_error(
+    request: Request,
+    status: int,
+    body: dict[str, Any],
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    request.state.error = body.get("message")
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    settings.check()
+    app = FastAPI(
+        title="Doorstep Lead API",
+        version=f"v103 (Doorstep {__version__})",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+
+    @app.exception_handler(DoorstepError)
+    async def _domain_error(request: Request, exc: DoorstepError) -> JSONResponse:
+        return _api_error(request, exc.status_code, exc.body(), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors: dict[str, list[str]] = {}
+        for err in exc.errors():
+            loc = [str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path")]
+            errors.setdefault(loc[-1] if loc else "request", []).append(str(err.get("msg")))
+        e = ValidationFailed(errors)
+        return _api_error(request, 422, e.body())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        messages = {404: "Not found.", 405: "Method not allowed."}
+        message = messages.get(exc.status_code, str(exc.detail))
+        return _api_error(request, exc.status_code, {"message": message}, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        rid = getattr(request.state, "request_id", "")
+        return _api_error(
+            request,
+            500,
+            {"message": f"Internal server error. Quote request id {rid} when reporting it."},
+        )
+
+    app.include_router(leads_api.router)
+    app.include_router(offices_api.router)
+    app.include_router(statuses_api.router)
+    app.include_router(health.router)
+    app.include_router(about.router)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body=settings.max_body_bytes,
+        log_body=settings.request_log_body_bytes,
+    )
+    return app

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, and for which account. Only the auth layer builds one from a credential;
+    everything downstream scopes its queries by ``account_id``."""
+
+    account_id: int
+    token_id: int | None = None
+    user_id: int | None = None
+    # Agents see only the leads of their own offices; None means every office of the account.
+    office_ids: frozenset[int] | None = field(default=None)

@@ -1,0 +1,56 @@
+from typing import Annotated, Any
+
+import typer
+
+from doorstep.accounts.service import get_account
+from doorstep.cli.common import JsonOpt, emit, session
+from doorstep.offices import service
+
+app = typer.Typer(help="Branch offices and their postcode coverage.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    account: Annotated[int, typer.Option("--account", help="Account id.")],
+    name: Annotated[str, typer.Option("--name", help="Office name.")],
+    postcode: Annotated[str, typer.Option("--postcode", help="The office's own postcode.")],
+    coverage: Annotated[
+        str,
+        typer.Option(
+            "--coverage", help='Covered areas, districts, sectors, units: "NG1,NG2 4,DE".'
+        ),
+    ] = "",
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create an office with its coverage."""
+    with session() as s:
+        get_account(s, account)
+        office = service.create_office(s, account, name, postcode, [coverage])
+        out = {"id": office.id, "name": office.name}
+    emit(out, as_json, f"Created office {out['id']}: {out['name']}")
+
+
+@app.command("list")
+def list_(
+    account: Annotated[int, typer.Option("--account", help="Account id.")],
+    as_json: bool = JsonOpt,
+) -> None:
+    """List an account's offices with their coverage."""
+    with session() as s:
+        acc = get_account(s, account)
+        rows: list[dict[str, Any]] = [
+            {
+                "id": o.id,
+                "name": o.name,
+                "postcode": o.postcode,
+                "is_default": o.id == acc.default_office_id,
+                "coverage": [c.code for c in service.coverage_of(s, account, o.id)],
+            }
+            for o in service.list_offices(s, account)
+        ]
+    human = "\n".join(
+        f"{r['id']}\t{r['name']}\t{r['postcode'] or ''}\t{', '.join(r['coverage'])}"
+        + ("\t(default)" if r["is_default"] else "")
+        for r in rows
+    )
+    emit({"account_id": account, "offices": rows}, as_json, human or "No offices.")

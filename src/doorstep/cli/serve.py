@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from doorstep.cli.common import JsonOpt, emit, ensure_schema, session
+from doorstep.config import get_settings
+from doorstep.demo import ensure_demo
+from doorstep.ops import logging as ops_logging
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    production: Annotated[
+        bool,
+        typer.Option(
+            "--production",
+            help="Production mode: one worker per CPU unless --workers is given, trusts "
+            "X-Forwarded-* from the proxy, requires DOORSTEP_SECRET_KEY.",
+        ),
+    ] = False,
+) -> None:
+    """Serve the API (docs at /docs) and the dashboard."""
+    if production:
+        os.environ["DOORSTEP_ENVIRONMENT"] = "production"
+        get_settings.cache_clear()
+        if workers == 1:
+            workers = os.cpu_count() or 1
+    settings = get_settings()
+    try:
+        settings.check()
+    except RuntimeError as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(1) from None
+    ensure_schema()
+    ops_logging.configure(settings.log_level, settings.log_json)
+    if workers > 1:
+        # prometheus_client adds up the processes' metrics through files in this folder.
+        mdir = os.path.join(tempfile.gettempdir(), f"doorstep-metrics-{port}")
+        shutil.rmtree(mdir, ignore_errors=True)
+        os.makedirs(mdir)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = mdir
+    typer.echo(f"Doorstep on http://{host}:{port} (API docs: http://{host}:{port}/docs)", err=True)
+    uvicorn.run(
+        "doorstep.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=production,
+        forwarded_allow_ips="*" if production else None,
+        access_log=False,
+        log_config=None,
+    )
+
+
+def demo(as_json: bool = JsonOpt) -> None:
+    """Set up the "Demo Brand" account with real offices and print a fresh API token."""
+    ensure_schema()
+    with session() as s:
+        d = ensure_demo(s)
+        out = {"account_id": d.account.id, "account_name": d.account.name, "token": d.token}
+    emit(
+        out,
+        as_json,
+        f"Demo account: {out['account_name']} (id {out['account_id']})\n"
+        f"API token:    {out['token']}\n"
+        f"API docs:     http://127.0.0.1:8000/docs\n"
+        f"Try:          curl -H 'X-API-KEY: {out['token']}' http://127.0.0.1:8000/api/v103/offices",
+    )

@@ -1,0 +1,37 @@
+"""One settings object, read from the environment (prefix ``DOORSTEP_``)."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOORSTEP_", env_file=".env", extra="ignore")
+
+    environment: str = Field("development", description="development | production")
+    database_url: str = "sqlite:///./doorstep.db"
+    rate_limit_per_minute: int = 600
+    max_body_bytes: int = 64 * 1024
+    request_log_body_bytes: int = 16 * 1024
+    idempotency_ttl_hours: int = 24
+    # Signs dashboard session cookies and CSRF tokens. Development gets a fixed key so
+    # `make run` works; production refuses to start without a real one (see check()).
+    secret_key: str = "development-only-secret-key"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    def check(self) -> None:
+        if self.is_production and self.secret_key == "development-only-secret-key":
+            raise RuntimeError(
+                "DOORSTEP_SECRET_KEY must be set when DOORSTEP_ENVIRONMENT=production"
+            )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,46 @@
+"""The demo account that ``make run`` sets up: real offices with real coverage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from doorstep.accounts.service import create_account
+from doorstep.models import Account
+from doorstep.offices.service import create_office, list_offices
+from doorstep.tokens.service import create_token
+
+DEMO_ACCOUNT = "Demo Brand"
+
+# name, the office's own postcode, coverage
+DEMO_OFFICES: tuple[tuple[str, str, str], ...] = (
+    ("Nottingham", "NG1 5FS", "NG1,NG2,NG3,NG5,NG7,NG8,NG9"),
+    ("Derby", "DE1 1JX", "DE1,DE21,DE22,DE23,DE24,DE3"),
+    ("Oxford", "OX1 1AA", "OX1,OX2,OX3,OX4"),
+    ("Banbury", "OX16 5AA", "OX15,OX16,OX17"),
+    ("Wimbledon", "SW19 1AA", "SW19,SW20"),
+    ("Newcastle", "NE1 1EE", "NE1,NE2,NE3,NE4,NE5,NE6,NE7,NE12,NE13,NE15,NE27"),
+    ("Manchester", "M1 1AD", "M,BL,OL,SK,WN,WA14,WA15"),
+)
+
+
+@dataclass
+class Demo:
+    account: Account
+    token: str
+    created: bool
+
+
+def ensure_demo(session: Session) -> Demo:
+    account = session.scalar(select(Account).where(Account.name == DEMO_ACCOUNT).limit(1))
+    created = account is None
+    if account is None:
+        account = create_account(session, DEMO_ACCOUNT)
+    existing = {o.name for o in list_offices(session, account.id)}
+    for name, postcode, coverage in DEMO_OFFICES:
+        if name not in existing:
+            create_office(session, account.id, name, postcode, [coverage])
+    token = create_token(session, account.id, "Demo token (make run)")
+    return Demo(account, token.secret, created)

@@ -1,0 +1,82 @@
+"""JSON request bodies: content type, size, syntax and schema, each with the contract's status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from doorstep.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def is_json_content_type(value: str | None) -> bool:
+    if not value:
+        return False
+    mime = value.split(";", 1)[0].strip().lower()
+    return mime == "application/json" or (
+        mime.startswith("application/") and mime.endswith("+json")
+    )
+
+
+def validation_errors(exc: ValidationError) -> dict[str, list[str]]:
+    """Pydantic errors as ``{field: [reason, ...]}``, every failing field at once.
+
+    A model-level check names its field by prefixing the message with ``field|``."""
+    out: dict[str, list[str]] = {}
+    for err in exc.errors():
+        msg = str(err.get("msg", "Invalid value."))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            if msg.startswith(prefix):
+                msg = msg[len(prefix) :]
+        loc = err.get("loc") or ()
+        field = str(loc[0]) if loc else ""
+        if "|" in msg and (not field or err.get("type") == "value_error"):
+            field, msg = msg.split("|", 1)
+        if not field:
+            field = "body"
+        if err.get("type") == "missing":
+            msg = "This field is required."
+        if not msg.endswith("."):
+            msg += "."
+        reasons = out.setdefault(field, [])
+        if msg not in reasons:
+            reasons.append(msg)
+    return out
+
+
+async def read_json(request: Request) -> Any:
+    if not is_json_content_type(request.headers.get("content-type")):
+        raise UnsupportedMediaType(
+            "The request body must be JSON (Content-Type: application/json)."
+        )
+    raw = await request.body()
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise MalformedJSON(f"The request body is not valid UTF-8 (byte {e.start}).") from None
+    except json.JSONDecodeError as e:
+        raise MalformedJSON(
+            f"The request body is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}."
+        ) from None
+
+
+def validate(model: type[M], data: Any) -> M:
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            {"body": ["The request body must be a JSON object."]},
+            message="The request body must be a JSON object.",
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ValidationFailed(validation_errors(e)) from None
+
+
+async def parse_body(request: Request, model: type[M]) -> tuple[M, dict[str, Any]]:
+    """The validated model and the raw object (for rules that look at what was sent)."""
+    data = await read_json(request)
+    return validate(model, data), data

@@ -1,0 +1,89 @@
+"""``Idempotency-Key`` on POST: the same key and body within 24 hours replays the first
+response and creates nothing; the same key with another body is a 409.
+
+The key row is claimed with an insert in the request's own transaction, so a concurrent
+request with the same key waits on the unique index until the first commits (PostgreSQL) or
+on the write lock (SQLite), then replays its stored response."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from doorstep.config import get_settings
+from doorstep.errors import Conflict, ValidationFailed
+from doorstep.models import IdempotencyKey
+from doorstep.models.base import utcnow
+
+
+@dataclass
+class Claim:
+    row_id: int | None = None
+    replay_status: int | None = None
+    replay_body: str | None = None
+
+    @property
+    def is_replay(self) -> bool:
+        return self.replay_status is not None
+
+
+def body_hash(body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def claim(session: Session, account_id: int, key: str, method: str, path: str, body: Any) -> Claim:
+    key = key.strip()
+    if not 1 <= len(key) <= 255:
+        raise ValidationFailed.field("Idempotency-Key", "The key must be 1 to 255 characters.")
+    digest = body_hash(body)
+    ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    row_id = session.execute(
+        ins(IdempotencyKey)
+        .values(
+            account_id=account_id,
+            key=key,
+            method=method,
+            path=path,
+            body_hash=digest,
+            status_code=0,
+            response_body="",
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["account_id", "key"])
+        .returning(IdempotencyKey.id)
+    ).scalar()
+    if row_id is not None:
+        return Claim(row_id=row_id)
+    row = session.scalar(
+        select(IdempotencyKey)
+        .where(IdempotencyKey.account_id == account_id, IdempotencyKey.key == key)
+        .with_for_update()
+    )
+    assert row is not None
+    ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
+    if row.created_at < utcnow() - ttl:
+        row.method, row.path, row.body_hash = method, path, digest
+        row.status_code, row.response_body, row.created_at = 0, "", utcnow()
+        session.flush()
+        return Claim(row_id=row.id)
+    if row.body_hash != digest or row.path != path or row.method != method:
+        raise Conflict(
+            "This Idempotency-Key was already used with a different request body or endpoint."
+        )
+    return Claim(replay_status=row.status_code, replay_body=row.response_body)
+
+
+def store(session: Session, claim_: Claim, status: int, body: str) -> None:
+    row = session.get(IdempotencyKey, claim_.row_id)
+    assert row is not None
+    row.status_code, row.response_body = status, body
+    session.flush()

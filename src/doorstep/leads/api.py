@@ -1,0 +1,169 @@
+"""Lead API v103: thin routes that parse, call the service and return the lead object."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from doorstep import idempotency
+from doorstep.auth.api_key import ApiActor
+from doorstep.auth.principal import Actor
+from doorstep.db import SessionDep
+from doorstep.errors import NotFound, ValidationFailed
+from doorstep.http import read_json, validate
+from doorstep.leads import examples, service
+from doorstep.leads.schemas import NOT_UPDATABLE, LeadCreate, LeadUpdate
+from doorstep.leads.serialize import read_lead
+from doorstep.ops import metrics
+
+router = APIRouter(prefix="/api/v103", tags=["Leads"])
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else orjson.dumps(content)
+
+
+JsonBody = Annotated[Any, Depends(read_json)]
+
+
+def lead_id_of(raw: str) -> int:
+    """Path ids that are not positive integers are simply not found."""
+    if not raw.isdigit() or int(raw) < 1 or len(raw) > 18:
+        raise NotFound(f"There is no lead {raw}.")
+    return int(raw)
+
+
+def create_and_respond(
+    request: Request,
+    session: SessionDep,
+    actor: Actor,
+    body: Any,
+    model: type[LeadCreate],
+    default_source: str,
+    enrich: Any = None,
+) -> JSON:
+    """Shared by create and valuation: idempotency, validation, creation, one response."""
+    key = request.headers.get("idempotency-key")
+    claim = None
+    if key is not None:
+        claim = idempotency.claim(
+            session, actor.account_id, key, request.method, request.url.path, body
+        )
+        if claim.is_replay:
+            assert claim.replay_status is not None and claim.replay_body is not None
+            return JSON(
+                claim.replay_body.encode(),
+                status_code=claim.replay_status,
+                headers={"Idempotent-Replayed": "true"},
+            )
+    data = validate(model, body)
+    lead = service.create_lead(
+        session, actor, data, default_source=default_source, before_insert=enrich
+    )
+    out = orjson.dumps(read_lead(session, actor.account_id, lead.id))
+    if claim is not None:
+        idempotency.store(session, claim, 200, out.decode())
+    request.state.lead_id = lead.id
+    metrics.LEADS_CREATED.labels(type=lead.type, source=lead.source).inc()
+    return JSON(out)
+
+
+LEAD_EXAMPLE = {"application/json": {"example": examples.LEAD_RESPONSE}}
+
+
+@router.post(
+    "/leads",
+    summary="Create Lead",
+    response_class=JSON,
+    openapi_extra=examples.request_body(LeadCreate, examples.CREATE_REQUEST),
+    responses=examples.responses(LEAD_EXAMPLE),
+)
+def create_lead(request: Request, actor: ApiActor, body: JsonBody, session: SessionDep) -> JSON:
+    """Create a lead. Routed by `office_id`, else by postcode (see the routing rules);
+    grouped with the person's earlier leads by email or UK-normalised phone.
+    Send `Idempotency-Key` to make retries safe."""
+    return create_and_respond(request, session, actor, body, LeadCreate, "homepage")
+
+
+@router.get(
+    "/leads/{lead_id}",
+    summary="Get Lead",
+    response_class=JSON,
+    responses=examples.responses(LEAD_EXAMPLE),
+)
+def get_lead(request: Request, lead_id: str, actor: ApiActor, session: SessionDep) -> JSON:
+    """The lead object. 404 for an unknown id, an id that is not a positive integer, or a lead
+    of another account."""
+    lead = service.get_lead(session, actor, lead_id_of(lead_id))
+    request.state.lead_id = lead["id"]
+    return JSON(lead)
+
+
+@router.patch(
+    "/leads/{lead_id}",
+    summary="Update Lead",
+    response_class=JSON,
+    openapi_extra=examples.request_body(LeadUpdate, examples.UPDATE_REQUEST),
+    responses=examples.responses(LEAD_EXAMPLE),
+)
+def update_lead(
+    request: Request, lead_id: str, actor: ApiActor, body: JsonBody, session: SessionDep
+) -> JSON:
+    """Update any subset of the updatable fields. `questionnaire` pairs are appended, `meta`
+    keys merged (null removes a key), `status` (name or id) moves the stage with it."""
+    lid = lead_id_of(lead_id)
+    service.get_lead_model(session, actor, lid)  # 404 before any validation message
+    errors: dict[str, list[str]] = {}
+    if isinstance(body, dict):
+        for name in NOT_UPDATABLE:
+            if name in body:
+                errors[name] = ["This field cannot be updated."]
+    try:
+        data = validate(LeadUpdate, body)
+    except ValidationFailed as e:
+        errors = {**(e.errors or {}), **errors}
+        raise ValidationFailed(errors) from None
+    if errors:
+        raise ValidationFailed(errors)
+    service.update_lead(session, actor, lid, data)
+    request.state.lead_id = lid
+    return JSON(read_lead(session, actor.account_id, lid))
+
+
+@router.get(
+    "/person/leads",
+    summary="Get leads by contact details",
+    response_class=JSON,
+    responses=examples.responses({"application/json": {"example": [examples.LEAD_RESPONSE]}}),
+)
+def person_leads(
+    actor: ApiActor,
+    session: SessionDep,
+    email: Annotated[str | None, Query(description="Case-insensitive.")] = None,
+    phone: Annotated[
+        str | None,
+        Query(description="Matched by UK-normalised form: 07986 000000 = +447986000000."),
+    ] = None,
+    first_name: Annotated[str | None, Query(alias="firstName")] = None,
+    last_name: Annotated[str | None, Query(alias="lastName")] = None,
+) -> JSON:
+    """Leads matching every given parameter, newest first. `email` or `phone` is required."""
+    if not (email or "").strip() and not (phone or "").strip():
+        raise ValidationFailed(
+            {
+                "email": ["Send email or phone (or both)."],
+                "phone": ["Send email or phone (or both)."],
+            },
+            message="Email or phone must be supplied: leads cannot be found by name alone.",
+        )
+    return JSON(
+        service.find_by_contact(
+            session, actor, email=email, phone=phone, first_name=first_name, last_name=last_name
+        )
+    )

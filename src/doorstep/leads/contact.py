@@ -1,0 +1,25 @@
+"""Contact details: phone normalisation for matching and the autocaller."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+
+def normalise_phone(phone: str) -> tuple[str | None, bool]:
+    """(E.164 form for matching, callable?). UK is assumed for national numbers; only valid
+    UK numbers are callable. A string that is not a phone number has no normalised form."""
+    try:
+        num = phonenumbers.parse(phone, "GB")
+    except phonenumbers.NumberParseException:
+        return None, False
+    if not phonenumbers.is_possible_number(num):
+        return None, False
+    e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    callable_ = (
+        phonenumbers.is_valid_number(num) and phonenumbers.region_code_for_number(num) == "GB"
+    )
+    return e164, callable_
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()

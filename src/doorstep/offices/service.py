@@ -1,0 +1,154 @@
+"""Offices and their postcode coverage. Every query starts from the caller's account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.orm import Session
+
+from doorstep.errors import NotFound, ValidationFailed
+from doorstep.geo import postcodes
+from doorstep.geo.geography import locate
+from doorstep.models import Account, Office, OfficeCoverage
+
+
+@dataclass(frozen=True)
+class CoverageEntry:
+    kind: str
+    code: str
+
+
+def parse_coverage(values: Iterable[str]) -> list[CoverageEntry]:
+    """Parse "NG1, NG2 4, DE" into entries; every bad code is named in one error."""
+    out: dict[str, CoverageEntry] = {}
+    bad: list[str] = []
+    for raw in values:
+        for part in raw.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            c = postcodes.classify(part)
+            if c is None:
+                bad.append(f"'{part}' is not a postcode area, district, sector or unit.")
+            else:
+                out[c[1]] = CoverageEntry(*c)
+    if bad:
+        raise ValidationFailed({"coverage": bad})
+    return list(out.values())
+
+
+def _validate(name: str, postcode: str | None) -> tuple[str, str | None]:
+    errors: dict[str, list[str]] = {}
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 255:
+        errors["name"] = ["The name must be 1 to 255 characters."]
+    pc = (postcode or "").strip() or None
+    if pc is not None:
+        if postcodes.parse(pc) is None:
+            errors["postcode"] = ["The office postcode must be a full UK postcode, e.g. NG1 5FS."]
+        else:
+            pc = postcodes.canonical(pc)
+    if errors:
+        raise ValidationFailed(errors)
+    return name, pc
+
+
+def office_query(account_id: int) -> Select[Office]:
+    return select(Office).where(Office.account_id == account_id)
+
+
+def list_offices(session: Session, account_id: int) -> list[Office]:
+    return list(session.scalars(office_query(account_id).order_by(Office.name, Office.id)))
+
+
+def get_office(session: Session, account_id: int, office_id: int) -> Office:
+    office = session.scalar(office_query(account_id).where(Office.id == office_id))
+    if office is None:
+        raise NotFound(f"There is no office {office_id} in this account.")
+    return office
+
+
+def office_exists(session: Session, account_id: int, office_id: int) -> bool:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Office)
+            .where(Office.account_id == account_id, Office.id == office_id)
+        )
+        == 1
+    )
+
+
+def coverage_of(session: Session, account_id: int, office_id: int) -> list[OfficeCoverage]:
+    return list(
+        session.scalars(
+            select(OfficeCoverage)
+            .where(OfficeCoverage.account_id == account_id, OfficeCoverage.office_id == office_id)
+            .order_by(OfficeCoverage.code)
+        )
+    )
+
+
+def set_coverage(session: Session, office: Office, entries: list[CoverageEntry]) -> None:
+    session.execute(delete(OfficeCoverage).where(OfficeCoverage.office_id == office.id))
+    session.add_all(
+        OfficeCoverage(office_id=office.id, account_id=office.account_id, kind=e.kind, code=e.code)
+        for e in entries
+    )
+    session.flush()
+
+
+def _place(session: Session, office: Office) -> None:
+    loc = locate(session, office.postcode)
+    office.latitude, office.longitude = (loc.latitude, loc.longitude) if loc else (None, None)
+
+
+def create_office(
+    session: Session,
+    account_id: int,
+    name: str,
+    postcode: str | None,
+    coverage: Iterable[str] = (),
+) -> Office:
+    name, pc = _validate(name, postcode)
+    entries = parse_coverage(coverage)
+    office = Office(account_id=account_id, name=name, postcode=pc)
+    _place(session, office)
+    session.add(office)
+    session.flush()
+    set_coverage(session, office, entries)
+    account = session.get(Account, account_id)
+    if account is not None and account.default_office_id is None:
+        account.default_office_id = office.id
+    return office
+
+
+def update_office(
+    session: Session,
+    account_id: int,
+    office_id: int,
+    *,
+    name: str,
+    postcode: str | None,
+    coverage: Iterable[str] | None = None,
+) -> Office:
+    office = get_office(session, account_id, office_id)
+    name, pc = _validate(name, postcode)
+    entries = parse_coverage(coverage) if coverage is not None else None
+    office.name = name
+    if pc != office.postcode:
+        office.postcode = pc
+        _place(session, office)
+    if entries is not None:
+        set_coverage(session, office, entries)
+    session.flush()
+    return office
+
+
+def set_default_office(session: Session, account_id: int, office_id: int) -> None:
+    office = get_office(session, account_id, office_id)
+    account = session.get(Account, account_id)
+    assert account is not None
+    account.default_office_id = office.id

@@ -1,0 +1,126 @@
+"""One ASGI middleware for what every request needs: a request id, the 64 KiB body limit
+(enforced while the body streams in, before it is parsed), metrics, an access log line and
+the request log row of an authenticated request, written after the response is sent."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from doorstep import db
+from doorstep.errors import PayloadTooLarge
+from doorstep.ops import metrics
+from doorstep.ops.logging import request_id_var
+from doorstep.tokens import service as tokens
+
+log = logging.getLogger("doorstep.access")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, max_body: int, log_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.log_body = log_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming = headers.get("x-request-id", "")
+        rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = rid
+        ctx = request_id_var.set(rid)
+
+        declared = headers.get("content-length", "")
+        too_large = declared.isdigit() and int(declared) > self.max_body
+        captured = bytearray()
+        received = 0
+        limit = self.max_body
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            if too_large:
+                raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if received > limit:
+                    raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+                room = self.log_body - len(captured)
+                if room > 0:
+                    captured.extend(chunk[:room])
+            return message
+
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        finally:
+            duration = time.perf_counter() - started
+            route = scope.get("route")
+            route_path = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            metrics.REQUESTS.labels(method, route_path, str(status)).inc()
+            metrics.LATENCY.labels(method, route_path).observe(duration)
+            log.info(
+                "%s %s %s",
+                method,
+                scope["path"],
+                status,
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route_path,
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 2),
+                },
+            )
+            if "token_id" in state:
+                entry = {
+                    "account_id": state["account_id"],
+                    "token_id": state["token_id"],
+                    "method": method,
+                    "path": scope["path"][:2048],
+                    "query": (scope.get("query_string") or b"").decode("latin-1")[:2048] or None,
+                    "status_code": status,
+                    "duration_ms": round(duration * 1000, 3),
+                    "client_addr": (scope.get("client") or (None,))[0],
+                    "user_agent": (headers.get("user-agent") or "")[:512] or None,
+                    "request_id": rid,
+                    "body": captured.decode("utf-8", errors="replace") if captured else None,
+                    "body_truncated": received > len(captured),
+                    "error": state.get("error"),
+                    "lead_id": state.get("lead_id"),
+                }
+                await run_in_threadpool(_write_log, entry)
+            request_id_var.reset(ctx)
+
+
+def _write_log(entry: dict[str, Any]) -> None:
+    try:
+        with db.transaction() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text("SET LOCAL synchronous_commit = off"))
+            tokens.write_log(session, **entry)
+    except Exception:
+        logging.getLogger("doorstep.request_log").exception("could not write the request log")

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+ATTRIBUTIONS = [
+    {
+        "title": "Postcode geography (ONS National Statistics Postcode Lookup, May 2025)",
+        "lines": [
+            "Source: Office for National Statistics licensed under the Open Government "
+            "Licence v.3.0",
+            "Contains OS data © Crown copyright and database right 2025",
+            "Contains Royal Mail data © Royal Mail copyright and database right 2025",
+            "Contains GeoPlace data © Local Government Information House Limited copyright "
+            "and database right 2025",
+        ],
+    },
+]
+
+
+@router.get("/about", response_class=HTMLResponse)
+def about(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(request, "about.html", {"attributions": ATTRIBUTIONS})
