@@ -19,6 +19,7 @@ from doorstep.offices import api as offices_api
 from doorstep.ops import health
 from doorstep.ops.middleware import RequestContextMiddleware
 from doorstep.statuses import api as statuses_api
+from doorstep.valuation import api as valuation_api
 from doorstep.web import about
 
 log = logging.getLogger("doorstep")
@@ -107,6 +108,7 @@ def create_app() -> FastAPI:
         )
 
     app.include_router(leads_api.router)
+    app.include_router(valuation_api.router)
     app.include_router(offices_api.router)
     app.include_router(statuses_api.router)
     app.include_router(health.router)

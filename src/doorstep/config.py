@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     secret_key: str = "development-only-secret-key"
     log_level: str = "INFO"
     log_json: bool = True
+    # Gross rental yields (percent) by region name, postcode area or district, over the
+    # defaults in valuation/yields.py: DOORSTEP_RENTAL_YIELDS='{"London": 4.2, "NE": 7.5}'.
+    rental_yields: dict[str, float] = Field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:
