@@ -86,7 +86,7 @@ def _levels(sums: Sums, months: list[int]) -> Levels:
         if not any(k in national_raw for k in range(m - 5, m + 6)):
             national[m] = last
         last = national[m]
-    levels: dict[str, dict[int, float]] = {NATIONAL: national}
+    levels: Levels = {NATIONAL: national}
     areas = [r for r in by_region if not any(ch.isdigit() for ch in r)]
     for area in areas:
         raw = by_region[area]
@@ -96,7 +96,12 @@ def _levels(sums: Sums, months: list[int]) -> Levels:
             LOCAL_BANDWIDTH,
             SHRINK,
         )
-        levels[area] = {m: national[m] + dev[m] for m in months}
+        # Outside its own months an area holds its level: the national curve there may be
+        # made of other regions' sales alone (a partial import), which say nothing of it.
+        first, last = min(raw), max(raw)
+        levels[area] = {
+            m: national[max(first, min(last, m))] + dev[max(first, min(last, m))] for m in months
+        }
     for district, raw in by_region.items():
         if district in levels:
             continue
@@ -108,7 +113,9 @@ def _levels(sums: Sums, months: list[int]) -> Levels:
             LOCAL_BANDWIDTH,
             SHRINK,
         )
-        levels[district] = {m: parent[m] + dev[m] for m in months}
+        # Outside its own months a district keeps its last deviation from its area.
+        first, last = min(raw), max(raw)
+        levels[district] = {m: parent[m] + dev[max(first, min(last, m))] for m in months}
     return levels
 
 
