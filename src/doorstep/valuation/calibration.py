@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -124,8 +125,11 @@ def rebuild_model(
     engine: Engine, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, Any]:
     """Index and calibration from every sale in the database; stored as the current model."""
+    started = time.perf_counter()
     summary = index.rebuild(engine)
+    indexed = time.perf_counter()
     cal = calibrate(engine, summary.last_month, progress)
+    done = time.perf_counter()
     params = {
         "quantiles": cal.quantiles,
         "calibration": {
@@ -134,8 +138,13 @@ def rebuild_model(
             "mdape": cal.mdape,
             "cutoff": cal.cutoff,
             "note": cal.reason,
+            "seconds": round(done - indexed, 2),
         },
-        "index": {"regions": summary.regions, "rows": summary.rows},
+        "index": {
+            "regions": summary.regions,
+            "rows": summary.rows,
+            "seconds": round(indexed - started, 2),
+        },
     }
     with Session(engine) as session, session.begin():
         session.add(

@@ -61,6 +61,10 @@ class SectorMap:
     def near(self, lat: float, lon: float, radius_m: float) -> list[str]:
         """Sectors that may hold a point within ``radius_m`` of (lat, lon): those whose
         centroid is within the radius plus the sector's own p95 spread."""
+        return [code for _, code in self.nearest(lat, lon, radius_m)]
+
+    def nearest(self, lat: float, lon: float, radius_m: float) -> list[tuple[float, str]]:
+        """(how near the sector's points may come, sector) within the radius, nearest first."""
         reach = radius_m + min(self.max_radius, 15_000.0)
         dlat = reach / _M_PER_DEG_LAT
         dlon = dlat / max(0.2, math.cos(math.radians(lat)))
@@ -69,8 +73,10 @@ class SectorMap:
             for cj in range(math.floor((lon - dlon) / _CELL), math.floor((lon + dlon) / _CELL) + 1):
                 for code in self._grid.get((ci, cj), ()):
                     slat, slon, spread = self.sectors[code]
-                    if fast_distance_m(lat, lon, slat, slon) <= radius_m + spread + 250:
-                        out.append(code)
+                    gap = fast_distance_m(lat, lon, slat, slon) - spread - 250
+                    if gap <= radius_m:
+                        out.append((max(0.0, gap), code))
+        out.sort()
         return out
 
 

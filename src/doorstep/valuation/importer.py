@@ -7,6 +7,7 @@ transaction id, so an interrupted import can simply be run again."""
 from __future__ import annotations
 
 import csv
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from doorstep.errors import DoorstepError
 from doorstep.imports import Tracker, open_text
 from doorstep.models import PostcodeUnit, RentalEvidence, Sale
-from doorstep.valuation.geo import locate_many
+from doorstep.valuation.geo import centroid_point, locate_many
 from doorstep.valuation.ppd import FormatError, Layout, PricePaid
 
 BATCH = 5000
@@ -34,6 +35,7 @@ class FileResult:
     deleted: int = 0  # D records (a sale that was never imported is simply absent)
     eligible: int = 0  # of the stored: usable as comparables
     malformed: int = 0
+    seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
 
@@ -74,9 +76,98 @@ def _row(r: PricePaid, points: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_COLUMNS = [c.name for c in Sale.__table__.columns]
+
+
+class _RowWriter:
+    """Any database: row-wise upserts (SQLite, and the reference for PostgreSQL)."""
+
+    batch = BATCH
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.upsert = _upsert(engine)
+
+    def write(self, keep: list[PricePaid], gone: list[str]) -> tuple[int, int, int]:
+        deleted = 0
+        with self.engine.begin() as conn:
+            points = locate_many(conn, (r.postcode for r in keep if r.postcode))
+            rows = [_row(r, points) for r in keep]
+            if rows:
+                conn.execute(self.upsert, rows)
+            for i in range(0, len(gone), 900):
+                res = conn.execute(delete(Sale).where(Sale.transaction_id.in_(gone[i : i + 900])))
+                deleted += res.rowcount or 0
+        return len(rows), sum(1 for r in rows if r["eligible"]), deleted
+
+    def close(self) -> None:
+        pass
+
+
+class _CopyWriter:
+    """PostgreSQL: COPY each batch into a temporary table, then one INSERT ... SELECT ... ON
+    CONFLICT that also joins the unit coordinates. Several times the row-wise speed."""
+
+    batch = 50_000
+
+    def __init__(self, engine: Engine) -> None:
+        self.conn = engine.connect()
+        cols = ", ".join(_COLUMNS)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS if c != "transaction_id")
+        picked = ", ".join(
+            {
+                "eligible": "s.home AND (pu.postcode IS NOT NULL OR s.latitude IS NOT NULL)",
+                "latitude": "COALESCE(pu.latitude, s.latitude)",
+                "longitude": "COALESCE(pu.longitude, s.longitude)",
+                "geo_precision": "CASE WHEN pu.postcode IS NOT NULL THEN 'unit' "
+                "ELSE s.geo_precision END",
+            }.get(c, f"s.{c}")
+            for c in _COLUMNS
+        )
+        self.copy_sql = f"COPY sales_stage ({cols}, home) FROM STDIN"
+        self.merge_sql = (
+            f"WITH ins AS (INSERT INTO sales ({cols}) SELECT {picked} FROM sales_stage s "
+            "LEFT JOIN postcode_units pu ON pu.postcode = s.postcode "
+            f"ON CONFLICT (transaction_id) DO UPDATE SET {updates} RETURNING eligible) "
+            "SELECT count(*), count(*) FILTER (WHERE eligible) FROM ins"
+        )
+        with self.conn.begin():
+            self.conn.exec_driver_sql(
+                "CREATE TEMP TABLE IF NOT EXISTS sales_stage (LIKE sales, home boolean)"
+            )
+
+    def write(self, keep: list[PricePaid], gone: list[str]) -> tuple[int, int, int]:
+        stored = eligible = deleted = 0
+        centroids = {}
+        for r in keep:
+            if r.postcode and r.postcode.unit not in centroids:
+                centroids[r.postcode.unit] = centroid_point(r.postcode)
+        with self.conn.begin():
+            raw: Any = self.conn.connection.driver_connection
+            with raw.cursor() as cur:
+                cur.execute("TRUNCATE sales_stage")
+                if keep:
+                    with cur.copy(self.copy_sql) as copy:
+                        for r in keep:
+                            row = _row(r, centroids)
+                            copy.write_row([row[c] for c in _COLUMNS] + [r.eligible])
+                    cur.execute(self.merge_sql)
+                    stored, eligible = cur.fetchone()
+                if gone:
+                    cur.execute("DELETE FROM sales WHERE transaction_id = ANY(%s)", (gone,))
+                    deleted = cur.rowcount
+        return stored, eligible, deleted
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def import_file(engine: Engine, path: str | Path, tracker: Tracker) -> FileResult:
+    started = time.perf_counter()
     result = FileResult(file=str(path))
-    upsert = _upsert(engine)
+    writer: _RowWriter | _CopyWriter = (
+        _CopyWriter(engine) if engine.dialect.name == "postgresql" else _RowWriter(engine)
+    )
     # Last record per id wins inside a batch, so "A then D" in one file ends deleted.
     pending: dict[str, PricePaid] = {}
 
@@ -85,19 +176,28 @@ def import_file(engine: Engine, path: str | Path, tracker: Tracker) -> FileResul
             return
         keep = [r for r in pending.values() if r.record_status != "D"]
         gone = [r.transaction_id for r in pending.values() if r.record_status == "D"]
-        with engine.begin() as conn:
-            points = locate_many(conn, (r.postcode for r in keep if r.postcode))
-            rows = [_row(r, points) for r in keep]
-            if rows:
-                conn.execute(upsert, rows)
-            for i in range(0, len(gone), 900):
-                res = conn.execute(delete(Sale).where(Sale.transaction_id.in_(gone[i : i + 900])))
-                result.deleted += res.rowcount or 0
-        result.stored += len(rows)
-        result.eligible += sum(1 for r in rows if r["eligible"])
+        stored, eligible, deleted = writer.write(keep, gone)
+        result.stored += stored
+        result.eligible += eligible
+        result.deleted += deleted
         pending.clear()
         tracker.advance_to(position)
 
+    try:
+        _read(path, result, pending, flush, writer.batch)
+    finally:
+        writer.close()
+    result.seconds = round(time.perf_counter() - started, 2)
+    return result
+
+
+def _read(
+    path: str | Path,
+    result: FileResult,
+    pending: dict[str, PricePaid],
+    flush: Any,
+    batch: int,
+) -> None:
     with open_text(path) as (text, raw, _size):
         reader = csv.reader(text)
         first = next(reader, None)
@@ -124,10 +224,9 @@ def import_file(engine: Engine, path: str | Path, tracker: Tracker) -> FileResul
                 continue
             pending.pop(rec.transaction_id, None)
             pending[rec.transaction_id] = rec
-            if len(pending) >= BATCH:
+            if len(pending) >= batch:
                 flush(raw.tell())
         flush(raw.tell())
-    return result
 
 
 def _chain(first: list[str], rest: Any) -> Any:

@@ -5,7 +5,9 @@ same arithmetic. Parameters are module constants, documented in README "Instant 
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -18,7 +20,7 @@ K = 15
 # is in the same unit postcode or on the same street as the subject.
 DISTANCE_SCALE_M = 600.0
 AGE_SCALE_MONTHS = 24.0
-SAME_POSTCODE_BONUS = 2.0
+SAME_POSTCODE_BONUS = 5.0
 SAME_STREET_BONUS = 3.0
 # An earlier sale of the very address, brought to today, blended with the comparables.
 REPEAT_SALE_WEIGHT = 0.7
@@ -32,7 +34,7 @@ DEFAULT_QUANTILES = (-1.2816, 1.2816)
 
 @dataclass(frozen=True)
 class Stage:
-    """One ring of the search: widen until enough comparables."""
+    """Where the comparables were found."""
 
     radius_m: float
     lookback_months: int
@@ -40,14 +42,14 @@ class Stage:
     local: bool  # enough comparables here is a "Success"
 
 
-STAGES = (
-    Stage(2_000, 60, True, True),
-    Stage(5_000, 120, True, False),
-    Stage(15_000, 240, True, False),
-    Stage(40_000, 1200, True, False),
-    Stage(40_000, 1200, False, False),
-)
+# Local: enough sales of the type within 2 km in the last 5 years of evidence is a Success.
+LOCAL = Stage(2_000, 60, True, True)
+# Otherwise the nearest sectors are added until WIDE_ENOUGH sales of the type are found
+# (up to 40 km, 20 years), and failing any, of every type.
+WIDER = Stage(40_000, 240, True, False)
+ANY_TYPE = Stage(40_000, 240, False, False)
 MIN_COMPARABLES = 5
+WIDE_ENOUGH = 30
 
 
 @dataclass
@@ -89,25 +91,46 @@ class SaleEstimate:
         return self.stage.local
 
 
-def weigh(
-    cands: list[Comparable],
+def score(
+    rows: Iterable[Any],
     *,
+    latitude: float,
+    longitude: float,
+    radius_m: float,
     subject_address: str,
     subject_postcode: str,
     evidence_month: int,
-    log_level_at: Any,
+    log_level_at: Callable[[int], float],
     today_level: float,
-) -> None:
-    """Distance, recency and same street/postcode into a weight; price brought to today."""
-    for c in cands:
-        age = max(0, evidence_month - c.month)
-        w = math.exp(-c.distance_m / DISTANCE_SCALE_M - age / AGE_SCALE_MONTHS)
-        if c.postcode == subject_postcode:
+) -> tuple[int, list[Comparable]]:
+    """(how many sales lie within the radius, the best K of them as comparables).
+
+    A row is (transaction_id, price, deed_date, month, postcode, property_type, paon, saon,
+    street, town, latitude, longitude). Its weight falls with distance and age and rises for
+    the same unit postcode or street; its price is brought to today by the index."""
+    cos_lat = math.cos(math.radians(latitude))
+    scored = []
+    for row in rows:
+        x = math.radians(row[11] - longitude) * cos_lat
+        y = math.radians(row[10] - latitude)
+        d = 6_371_008.8 * math.sqrt(x * x + y * y)
+        if d > radius_m:
+            continue
+        w = math.exp(-d / DISTANCE_SCALE_M - max(0, evidence_month - row[3]) / AGE_SCALE_MONTHS)
+        if row[4] == subject_postcode:
             w *= SAME_POSTCODE_BONUS
-        if subject_address and addr.on_street(subject_address, c.street):
+        if subject_address and addr.on_street(subject_address, row[8]):
             w *= SAME_STREET_BONUS
+        scored.append((w, d, row))
+    best = heapq.nlargest(K, scored, key=lambda t: t[0])
+    chosen = []
+    for w, d, row in best:
+        c = Comparable(*row)
+        c.distance_m = d
         c.weight = w
         c.log_today = math.log(c.price) + today_level - log_level_at(c.month)
+        chosen.append(c)
+    return len(scored), chosen
 
 
 def weighted_median(values: list[tuple[float, float]]) -> float:
@@ -147,10 +170,6 @@ def estimate(
         stage=stage,
         repeat=repeat,
     )
-
-
-def choose(cands: list[Comparable]) -> list[Comparable]:
-    return sorted(cands, key=lambda c: -c.weight)[:K]
 
 
 def round_price(value: float) -> int:

@@ -38,6 +38,8 @@ RENT_MIN_COMPARABLES = 3
 RENT_PRIOR_SPREAD = 0.12
 RENT_LISTED = 10
 CANDIDATE_LIMIT = 20_000
+# Widening takes the newest sales of each batch of nearest sectors: enough to choose from.
+WIDE_BATCH_ROWS = 1_000
 
 
 @dataclass
@@ -76,6 +78,7 @@ class Valuation:
             out["sale"] = {
                 "comparables": len(self.sale.comparables),
                 "radius_m": self.sale.stage.radius_m,
+                "farthest_m": round(max(c.distance_m for c in self.sale.comparables)),
                 "lookback_months": self.sale.stage.lookback_months,
                 "same_type": self.sale.stage.same_type,
                 "repeat_sale": self.sale.repeat.transaction_id if self.sale.repeat else None,
@@ -100,15 +103,32 @@ def _quantiles(params: dict[str, Any] | None) -> dict[str, tuple[float, float]]:
     return out
 
 
+# A region's index only changes when the model is rebuilt: kept per process, per model.
+_series_cache: dict[tuple[int, str, str], Series] = {}
+
+
 def live_context(session: Session, today: date | None = None) -> Context:
     today = today or datetime.now(UTC).date()
     m = current_model(session)
     last = m.last_month if m and m.last_month is not None else month_of(today)
+    model_id = m.id if m else None
+
+    def series(district: str, area: str) -> Series:
+        if model_id is None:
+            return load_series(session, district, area)
+        key = (model_id, district, area)
+        found = _series_cache.get(key)
+        if found is None:
+            if len(_series_cache) > 10_000:
+                _series_cache.clear()
+            found = _series_cache[key] = load_series(session, district, area)
+        return found
+
     return Context(
         cutoff=today,
         evidence_month=min(month_of(today), last),
         quantiles=_quantiles(m.params if m else None),
-        series=lambda district, area: load_series(session, district, area),
+        series=series,
     )
 
 
@@ -127,51 +147,48 @@ def _bbox(point: Point, radius_m: float) -> tuple[float, float, float, float]:
     )
 
 
-def sale_candidates(
+_SALE_COLUMNS = (
+    Sale.transaction_id,
+    Sale.price,
+    Sale.deed_date,
+    Sale.month,
+    Sale.postcode,
+    Sale.property_type,
+    Sale.paon,
+    Sale.saon,
+    Sale.street,
+    Sale.town,
+    Sale.latitude,
+    Sale.longitude,
+)
+
+
+def _sales(
     session: Session,
-    point: Point,
-    stage: model.Stage,
+    sectors: list[str],
     types: tuple[str, ...],
+    since_month: int,
     ctx: Context,
-) -> list[model.Comparable]:
-    sectors = sector_map().near(point.latitude, point.longitude, stage.radius_m)
-    if not sectors:
-        return []
-    lat0, lat1, lon0, lon1 = _bbox(point, stage.radius_m)
-    out: list[model.Comparable] = []
+    box: tuple[float, float, float, float] | None = None,
+    newest: int = CANDIDATE_LIMIT,
+) -> list[Any]:
+    rows: list[Any] = []
     for chunk in _in_chunks(sectors):
-        q = (
-            select(
-                Sale.transaction_id,
-                Sale.price,
-                Sale.deed_date,
-                Sale.month,
-                Sale.postcode,
-                Sale.property_type,
-                Sale.paon,
-                Sale.saon,
-                Sale.street,
-                Sale.town,
-                Sale.latitude,
-                Sale.longitude,
-            )
-            .where(
-                Sale.eligible,
-                Sale.sector.in_(chunk),
-                Sale.property_type.in_(types),
-                Sale.month >= ctx.evidence_month - stage.lookback_months,
-                Sale.deed_date < ctx.cutoff,
-                Sale.latitude.between(lat0, lat1),
-                Sale.longitude.between(lon0, lon1),
-            )
-            .limit(CANDIDATE_LIMIT)
+        q = select(*_SALE_COLUMNS).where(
+            Sale.eligible,
+            Sale.sector.in_(chunk),
+            Sale.property_type.in_(types),
+            Sale.month >= since_month,
+            Sale.deed_date < ctx.cutoff,
         )
-        for row in session.execute(q):
-            c = model.Comparable(**row._asdict())
-            c.distance_m = fast_distance_m(point.latitude, point.longitude, c.latitude, c.longitude)
-            if c.distance_m <= stage.radius_m:
-                out.append(c)
-    return out
+        if box is not None:
+            q = q.where(Sale.latitude.between(box[0], box[1]))
+            q = q.where(Sale.longitude.between(box[2], box[3]))
+        # Core, not ORM, execution: thousands of plain rows in a dense city.
+        if newest < CANDIDATE_LIMIT:
+            q = q.order_by(Sale.month.desc())
+        rows.extend(session.connection().execute(q.limit(newest)))
+    return rows
 
 
 def find_repeat_sale(
@@ -181,26 +198,13 @@ def find_repeat_sale(
     if not address:
         return None
     rows = session.execute(
-        select(
-            Sale.transaction_id,
-            Sale.price,
-            Sale.deed_date,
-            Sale.month,
-            Sale.postcode,
-            Sale.property_type,
-            Sale.paon,
-            Sale.saon,
-            Sale.street,
-            Sale.town,
-            Sale.latitude,
-            Sale.longitude,
-        )
+        select(*_SALE_COLUMNS)
         .where(Sale.eligible, Sale.postcode == postcode.unit, Sale.deed_date < ctx.cutoff)
         .order_by(Sale.deed_date.desc())
         .limit(500)
-    ).all()
+    )
     for row in rows:
-        c = model.Comparable(**row._asdict())
+        c = model.Comparable(*row)  # type: ignore[call-arg]
         if addr.is_same_property(address, c.saon, c.paon, c.street):
             return c
     return None
@@ -214,35 +218,69 @@ def value_sale(
     address: str | None,
     ctx: Context,
 ) -> model.SaleEstimate | None:
-    """Comparables from the nearest ring that holds enough of them; None without evidence."""
+    """Comparables within 2 km if there are enough ("local"), else from the nearest sectors
+    outwards until there are; None when there is no evidence at all."""
     series = ctx.series(postcode.district, postcode.area)
-    today_level = series.at(ctx.evidence_month)
     subject_address = addr.normalise(address)
     ptype = PPD_TYPE.get(property_type or "")
-    for i, stage in enumerate(model.STAGES):
-        if not stage.same_type and ptype is None:
-            continue  # already searched every type
-        types = (ptype,) if stage.same_type and ptype else tuple("DSTF")
-        cands = sale_candidates(session, point, stage, types, ctx)
-        last = i == len(model.STAGES) - 1
-        if len(cands) < model.MIN_COMPARABLES and not (last and cands):
-            continue
-        model.weigh(
-            cands,
-            subject_address=subject_address,
-            subject_postcode=postcode.unit,
-            evidence_month=ctx.evidence_month,
-            log_level_at=series.at,
-            today_level=today_level,
+    scoring: dict[str, Any] = {
+        "latitude": point.latitude,
+        "longitude": point.longitude,
+        "subject_address": subject_address,
+        "subject_postcode": postcode.unit,
+        "evidence_month": ctx.evidence_month,
+        "log_level_at": series.at,
+        "today_level": series.at(ctx.evidence_month),
+    }
+    smap = sector_map()
+    local = model.LOCAL
+    types = (ptype,) if ptype else tuple("DSTF")
+    # Half the radius first: in a dense city it holds plenty, at a quarter of the rows.
+    for radius in (local.radius_m / 2, local.radius_m):
+        rows = _sales(
+            session,
+            smap.near(point.latitude, point.longitude, radius),
+            types,
+            ctx.evidence_month - local.lookback_months,
+            ctx,
+            _bbox(point, radius),
         )
-        chosen = model.choose(cands)
-        repeat = find_repeat_sale(session, postcode, subject_address, ctx)
-        if repeat is not None:
-            repeat.distance_m = 0.0
-            repeat.log_today = math.log(repeat.price) + today_level - series.at(repeat.month)
-        key = "repeat" if repeat is not None else "comparables"
-        return model.estimate(chosen, stage, repeat, ctx.quantiles[key])
-    return None
+        found, chosen = model.score(rows, radius_m=radius, **scoring)
+        if found >= model.WIDE_ENOUGH:
+            break
+    stage = local
+    if found < model.MIN_COMPARABLES:
+        chosen = []
+        wide = model.WIDER if ptype else model.ANY_TYPE
+        for stage in (wide, model.ANY_TYPE) if ptype else (wide,):
+            stage_types = (ptype,) if stage.same_type and ptype else tuple("DSTF")
+            nearest = smap.nearest(point.latitude, point.longitude, stage.radius_m)
+            rows, batch, start = [], 8, 0
+            while start < len(nearest) and len(rows) < model.WIDE_ENOUGH:
+                sectors = [code for _, code in nearest[start : start + batch]]
+                rows.extend(
+                    _sales(
+                        session,
+                        sectors,
+                        stage_types,
+                        ctx.evidence_month - stage.lookback_months,
+                        ctx,
+                        newest=WIDE_BATCH_ROWS,
+                    )
+                )
+                start, batch = start + batch, batch * 2
+            found, chosen = model.score(rows, radius_m=stage.radius_m, **scoring)
+            if chosen:
+                break
+        if not chosen:
+            return None
+    repeat = find_repeat_sale(session, postcode, subject_address, ctx)
+    if repeat is not None:
+        repeat.log_today = (
+            math.log(repeat.price) + series.at(ctx.evidence_month) - series.at(repeat.month)
+        )
+    key = "repeat" if repeat is not None else "comparables"
+    return model.estimate(chosen, stage, repeat, ctx.quantiles[key])
 
 
 def value_rent(
@@ -262,11 +300,12 @@ def value_rent(
         if account_id is not None
         else RentalEvidence.account_id.is_(None)
     )
-    for radius, months, local in RENT_STAGES:
-        sectors = sector_map().near(point.latitude, point.longitude, radius)
-        since = _months_before(ctx.cutoff, months)
-        found: list[tuple[float, RentalEvidence]] = []
-        for chunk in _in_chunks(sectors):
+    has_lettings = session.scalar(select(RentalEvidence.id).where(scope).limit(1))
+    pool: list[tuple[float, RentalEvidence]] = []
+    if has_lettings is not None:
+        widest, longest = max(r for r, _, _ in RENT_STAGES), max(m for _, m, _ in RENT_STAGES)
+        since = _months_before(ctx.cutoff, longest)
+        for chunk in _in_chunks(sector_map().near(point.latitude, point.longitude, widest)):
             q = select(RentalEvidence).where(
                 scope,
                 RentalEvidence.sector.in_(chunk),
@@ -274,11 +313,12 @@ def value_rent(
                 RentalEvidence.let_date < ctx.cutoff,
             )
             for ev in session.scalars(q):
-                if ev.latitude is None or ev.longitude is None:
-                    continue
-                d = fast_distance_m(point.latitude, point.longitude, ev.latitude, ev.longitude)
-                if d <= radius:
-                    found.append((d, ev))
+                if ev.latitude is not None and ev.longitude is not None:
+                    d = fast_distance_m(point.latitude, point.longitude, ev.latitude, ev.longitude)
+                    pool.append((d, ev))
+    for radius, months, local in RENT_STAGES if pool else ():
+        since = _months_before(ctx.cutoff, months)
+        found = [(d, ev) for d, ev in pool if d <= radius and ev.let_date >= since]
         # Same bedrooms and type where the subject and the letting both say; else any.
         if bedrooms is not None:
             same = [x for x in found if x[1].bedrooms is None or x[1].bedrooms == bedrooms]
