@@ -8,7 +8,7 @@ TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/doorstep_test
 # CI sets DOORSTEP_REQUIRE_POSTGRES=1: then an unreachable PostgreSQL fails the run.
 DOORSTEP_REQUIRE_POSTGRES ?= 0
 
-.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-valuation clean
+.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-valuation backtest clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ test: lint typecheck test-sqlite test-postgres
 
 bench: install
 	$(BIN)/python -m bench
+
+# Instant valuation accuracy on the shared samples (train on earlier months, test on the last 3).
+backtest: install
+	$(BIN)/python scripts/backtest_samples.py
 
 # 5 million sales in PostgreSQL, then 1,000 valuation requests (see bench/valuation.py).
 bench-valuation: install
