@@ -42,9 +42,7 @@ def test_a_body_that_is_not_json_is_415(client, owner, ctype):
 
 
 def test_json_with_a_charset_is_accepted(client, owner):
-    r = raw_post(
-        client, owner, json.dumps(lead_body()).encode(), "application/json; charset=utf-8"
-    )
+    r = raw_post(client, owner, json.dumps(lead_body()).encode(), "application/json; charset=utf-8")
     assert r.status_code == 200
 
 
@@ -103,7 +101,9 @@ def test_a_streamed_body_without_length_is_cut_off_at_64_kib(client, owner):
             yield chunk
         yield b"}"
 
-    r = client.post(URL, content=gen(), headers={**owner.headers, "Content-Type": "application/json"})
+    r = client.post(
+        URL, content=gen(), headers={**owner.headers, "Content-Type": "application/json"}
+    )
     assert r.status_code == 413
 
 
@@ -129,7 +129,9 @@ def test_a_token_limit_of_zero_is_unlimited(client, engine, monkeypatch):
             client.get("/api/v103/offices", headers=unlimited.headers).status_code == 200
             for _ in range(5)
         )
-        codes = [client.get("/api/v103/offices", headers=default.headers).status_code for _ in range(3)]
+        codes = [
+            client.get("/api/v103/offices", headers=default.headers).status_code for _ in range(3)
+        ]
         assert codes == [200, 200, 429]
     finally:
         get_settings.cache_clear()
@@ -168,3 +170,10 @@ def test_an_internal_error_shows_no_internals(app, owner, monkeypatch):
     assert r.status_code == 500
     assert "secret" not in r.text
     assert r.headers["x-request-id"] in r.json()["message"]
+
+
+@pytest.mark.parametrize("const", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(client, owner, const):
+    r = raw_post(client, owner, b'{"first_name": ' + const.encode() + b"}")
+    assert r.status_code == 400
+    assert const in r.json()["message"]

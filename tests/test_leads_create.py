@@ -127,7 +127,9 @@ def test_invalid_emails_are_refused(client, owner, email):
 
 
 def test_email_is_checked_without_dns(client, owner):
-    assert post(client, owner, lead_body(email="x@no-such-domain.invalid-tld-zz")).status_code == 200
+    assert (
+        post(client, owner, lead_body(email="x@no-such-domain.invalid-tld-zz")).status_code == 200
+    )
 
 
 @pytest.mark.parametrize("value", ["SALE", "Let", "vendor", "LandLord", "mortgage_REQUEST"])
@@ -171,7 +173,9 @@ def test_an_unknown_property_type_is_refused(client, owner):
     assert "property_type" in errors_of(post(client, owner, lead_body(property_type="castle")))
 
 
-@pytest.mark.parametrize("field", ["property_bedrooms", "property_bathrooms", "property_receptions"])
+@pytest.mark.parametrize(
+    "field", ["property_bedrooms", "property_bathrooms", "property_receptions"]
+)
 def test_room_counts_are_0_to_50(client, owner, field):
     assert post(client, owner, lead_body(**{field: 0})).json()[field] == 0
     assert post(client, owner, lead_body(**{field: 50})).json()[field] == 50
@@ -242,7 +246,9 @@ def test_questionnaire_is_at_most_2048_bytes(client, owner):
 def test_office_id_must_be_an_office_of_the_account(client, owner, other):
     r = post(client, owner, lead_body(office_id=owner.offices["Derby"]))
     assert r.json()["office_name"] == "Derby"
-    assert "office_id" in errors_of(post(client, owner, lead_body(office_id=other.offices["Oxford"])))
+    assert "office_id" in errors_of(
+        post(client, owner, lead_body(office_id=other.offices["Oxford"]))
+    )
     assert "office_id" in errors_of(post(client, owner, lead_body(office_id=999999)))
     assert "office_id" in errors_of(post(client, owner, lead_body(office_id="abc")))
 

@@ -139,9 +139,10 @@ def test_addresses_are_at_most_255(client, owner, lead, field):
 def test_next_action_date_is_converted_to_utc_and_can_be_cleared(client, owner, lead):
     out = patch(client, owner, lead["id"], {"next_action_date": "2025-07-12T11:30:00+01:00"}).json()
     assert out["next_action_date"] == "2025-07-12T10:30:00.000Z"
-    assert patch(client, owner, lead["id"], {"next_action_date": None}).json()[
-        "next_action_date"
-    ] is None
+    assert (
+        patch(client, owner, lead["id"], {"next_action_date": None}).json()["next_action_date"]
+        is None
+    )
     r = patch(client, owner, lead["id"], {"next_action_date": "next tuesday"})
     assert r.status_code == 422 and "next_action_date" in r.json()["errors"]
 

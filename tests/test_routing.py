@@ -33,7 +33,11 @@ def _centroids(kind):
     name = "sector_centroids.csv" if kind == "sector" else "district_centroids.csv"
     with (resources.files("doorstep.geo") / "data" / name).open() as f:
         key = "sector" if kind == "sector" else "outcode"
-        return {r[key]: (float(r["latitude"]), float(r["longitude"])) for r in csv.DictReader(f) if r["latitude"]}
+        return {
+            r[key]: (float(r["latitude"]), float(r["longitude"]))
+            for r in csv.DictReader(f)
+            if r["latitude"]
+        }
 
 
 def _metres(a, b):

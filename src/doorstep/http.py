@@ -48,6 +48,15 @@ def validation_errors(exc: ValidationError) -> dict[str, list[str]]:
     return out
 
 
+class _NotJSON(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON does not.
+    raise _NotJSON(name)
+
+
 async def read_json(request: Request) -> Any:
     if not is_json_content_type(request.headers.get("content-type")):
         raise UnsupportedMediaType(
@@ -55,9 +64,13 @@ async def read_json(request: Request) -> Any:
         )
     raw = await request.body()
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as e:
         raise MalformedJSON(f"The request body is not valid UTF-8 (byte {e.start}).") from None
+    except _NotJSON as e:
+        raise MalformedJSON(
+            f"The request body is not valid JSON: {e} is not a JSON value."
+        ) from None
     except json.JSONDecodeError as e:
         raise MalformedJSON(
             f"The request body is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}."
