@@ -280,3 +280,24 @@ def test_booleans_and_utm_fields_are_stored(client, owner):
 
 def test_a_wrongly_typed_string_field_is_refused(client, owner):
     assert "first_name" in errors_of(post(client, owner, lead_body(first_name=["Marla"])))
+
+
+@pytest.mark.parametrize(
+    ("phone", "normalised", "callable_"),
+    [
+        ("07986 000000", "+447986000000", True),
+        ("+44 (0)1623 000000", "+441623000000", True),
+        ("+33 1 42 68 53 00", "+33142685300", False),  # valid, but not a UK number
+        ("12", None, False),
+        ("call me maybe", None, False),
+    ],
+)
+def test_phones_are_kept_as_sent_with_a_uk_normalised_form(
+    client, owner, session, phone, normalised, callable_
+):
+    from doorstep.models import Lead
+
+    lead = post(client, owner, lead_body(phone=phone)).json()
+    assert lead["phone"] == phone
+    row = session.get(Lead, lead["id"])
+    assert (row.phone_normalized, row.phone_callable) == (normalised, callable_)

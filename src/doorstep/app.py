@@ -18,6 +18,7 @@ from doorstep.errors import DoorstepError, ValidationFailed
 from doorstep.leads import api as leads_api
 from doorstep.offices import api as offices_api
 from doorstep.ops import health
+from doorstep.ops import logging as ops_logging
 from doorstep.ops.middleware import RequestContextMiddleware
 from doorstep.statuses import api as statuses_api
 from doorstep.web import about
@@ -80,6 +81,7 @@ def _allowed_methods(request: Request) -> list[str]:
 def create_app() -> FastAPI:
     settings = get_settings()
     settings.check()
+    ops_logging.configure_once(settings.log_level, settings.log_json)
     app = FastAPI(
         title="Doorstep Lead API",
         version=f"v103 (Doorstep {__version__})",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -17,6 +18,7 @@ from doorstep.http import read_json, validate
 from doorstep.leads import examples, service
 from doorstep.leads.schemas import NOT_UPDATABLE, LeadCreate, LeadUpdate
 from doorstep.leads.serialize import read_lead
+from doorstep.models import Lead
 from doorstep.ops import metrics
 
 router = APIRouter(prefix="/api/v103", tags=["Leads"])
@@ -46,7 +48,7 @@ def create_and_respond(
     body: Any,
     model: type[LeadCreate],
     default_source: str,
-    enrich: Any = None,
+    enrich: Callable[[Lead], None] | None = None,
 ) -> JSON:
     """Shared by create and valuation: idempotency, validation, creation, one response."""
     key = request.headers.get("idempotency-key")
