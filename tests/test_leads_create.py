@@ -301,3 +301,21 @@ def test_phones_are_kept_as_sent_with_a_uk_normalised_form(
     assert lead["phone"] == phone
     row = session.get(Lead, lead["id"])
     assert (row.phone_normalized, row.phone_callable) == (normalised, callable_)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        lead_body(first_name="Mar\x00la"),
+        lead_body(meta={"k\x00": "v"}),
+        lead_body(questionnaire=[["q", "a\x00"]]),
+    ],
+)
+def test_nul_characters_are_refused_not_stored(client, owner, body):
+    errs = errors_of(post(client, owner, body))
+    assert any("NUL" in r for reasons in errs.values() for r in reasons)
+
+
+def test_nul_characters_in_a_person_query_are_refused(client, owner):
+    r = client.get("/api/v103/person/leads", params={"phone": "\x00"}, headers=owner.headers)
+    assert r.status_code == 422 and "phone" in r.json()["errors"]

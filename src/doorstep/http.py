@@ -77,16 +77,34 @@ async def read_json(request: Request) -> Any:
         ) from None
 
 
+def has_nul(value: Any) -> bool:
+    """NUL characters cannot be stored in PostgreSQL text; no real field needs one."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+NUL_REASON = "Must not contain NUL (\\u0000) characters."
+
+
 def validate(model: type[M], data: Any) -> M:
     if not isinstance(data, dict):
         raise ValidationFailed(
             {"body": ["The request body must be a JSON object."]},
             message="The request body must be a JSON object.",
         )
+    errors = {k: [NUL_REASON] for k, v in data.items() if k in model.model_fields and has_nul(v)}
     try:
-        return model.model_validate(data)
+        result = model.model_validate(data)
     except ValidationError as e:
-        raise ValidationFailed(validation_errors(e)) from None
+        raise ValidationFailed({**validation_errors(e), **errors}) from None
+    if errors:
+        raise ValidationFailed(errors)
+    return result
 
 
 async def parse_body(request: Request, model: type[M]) -> tuple[M, dict[str, Any]]:

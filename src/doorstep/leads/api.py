@@ -14,7 +14,7 @@ from doorstep.auth.api_key import ApiActor
 from doorstep.auth.principal import Actor
 from doorstep.db import SessionDep
 from doorstep.errors import NotFound, ValidationFailed
-from doorstep.http import read_json, validate
+from doorstep.http import NUL_REASON, has_nul, read_json, validate
 from doorstep.leads import examples, service
 from doorstep.leads.schemas import NOT_UPDATABLE, LeadCreate, LeadUpdate
 from doorstep.leads.serialize import read_lead
@@ -156,6 +156,9 @@ def person_leads(
     last_name: Annotated[str | None, Query(alias="lastName")] = None,
 ) -> JSON:
     """Leads matching every given parameter, newest first. `email` or `phone` is required."""
+    params = {"email": email, "phone": phone, "firstName": first_name, "lastName": last_name}
+    if bad := {k: [NUL_REASON] for k, v in params.items() if has_nul(v)}:
+        raise ValidationFailed(bad)
     if not (email or "").strip() and not (phone or "").strip():
         raise ValidationFailed(
             {
