@@ -117,3 +117,10 @@ def test_sales_move_to_unit_coordinates_imported_later(engine, session, tmp_path
     assert json.loads(result.stdout)["relocated_evidence"] == 2
     s = sales(session)[tid(1)]
     assert (s.latitude, s.longitude, s.geo_precision) == (52.95488, -1.14936, "unit")
+
+
+def test_with_a_progress_bar_stdout_still_holds_one_json_object(engine, tmp_path):
+    path = write_bulk(tmp_path / "pp.csv", three_sales())
+    result = runner.invoke(app, ["prices", "import", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["stored"] == 3

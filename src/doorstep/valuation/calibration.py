@@ -69,7 +69,7 @@ def calibrate(
                 cutoff=cutoff.isoformat(),
                 reason=f"only {before or 0} sales before {cutoff}: default range used",
             )
-        levels, _, _, _ = index.compute(session.connection(), before_month=start)
+        computed = index.compute(session.connection(), before_month=start)
         hidden = session.scalars(
             select(Sale)
             .where(Sale.eligible, Sale.month >= start)
@@ -80,7 +80,7 @@ def calibrate(
             cutoff=cutoff,
             evidence_month=start - 1,
             quantiles={"comparables": (0.0, 0.0), "repeat": (0.0, 0.0)},
-            series=lambda district, area: index.series_from(levels, district, area),
+            series=lambda district, area: index.series_from(computed, district, area),
         )
         z: dict[str, list[float]] = {"comparables": [], "repeat": []}
         ape: list[float] = []

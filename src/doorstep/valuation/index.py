@@ -12,6 +12,7 @@ Memory is bounded by the number of cells and region-months, not by the number of
 from __future__ import annotations
 
 import math
+from array import array
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,9 +31,6 @@ SHRINK = 30.0
 # A sale more than e (x2.7) away from its cell is an outlier for the index: clipped.
 CLIP = 1.0
 
-Sums = dict[tuple[str, int], list[float]]
-Levels = dict[str, dict[int, float]]
-
 
 @dataclass
 class IndexSummary:
@@ -41,6 +39,21 @@ class IndexSummary:
     first_month: int | None
     last_month: int | None
     rows: int
+
+
+@dataclass
+class Computed:
+    """Levels and sales counts by region over ``first`` .. ``first + len - 1``, one compact
+    array per region: a national import has ~3,000 districts x 360 months."""
+
+    first: int
+    levels: dict[str, array[float]]
+    counts: dict[str, array[float]]
+    sales: int
+
+    @property
+    def months(self) -> int:
+        return len(self.levels.get(NATIONAL, ()))
 
 
 def _stream(
@@ -56,149 +69,185 @@ def _stream(
     yield from conn.execute(q)  # type: ignore[misc]
 
 
+def _zeros(n: int) -> array[float]:
+    return array("d", bytes(8 * n))
+
+
 def _smooth(
-    months: list[int], series: dict[int, tuple[float, float]], bandwidth: float, shrink: float
-) -> dict[int, float]:
-    """Kernel-weighted mean of (value, weight) by month, shrunk towards 0 by ``shrink``."""
+    values: array[float], weights: array[float], bandwidth: float, shrink: float
+) -> array[float]:
+    """Kernel-weighted mean of the values by month, shrunk towards 0 by ``shrink``."""
+    n = len(values)
     reach = int(3 * bandwidth) + 1
-    out = {}
-    for m in months:
+    kernel = [math.exp(-0.5 * (d / bandwidth) ** 2) for d in range(reach + 1)]
+    out = _zeros(n)
+    for m in range(n):
         num = den = 0.0
-        for k in range(m - reach, m + reach + 1):
-            v = series.get(k)
-            if v is not None:
-                w = math.exp(-0.5 * ((k - m) / bandwidth) ** 2) * v[1]
-                num += w * v[0]
+        for k in range(max(0, m - reach), min(n, m + reach + 1)):
+            w = weights[k]
+            if w:
+                w *= kernel[abs(k - m)]
+                num += w * values[k]
                 den += w
         out[m] = num / (den + shrink) if den + shrink > 0 else 0.0
     return out
 
 
-def _levels(sums: Sums, months: list[int]) -> Levels:
-    by_region: dict[str, dict[int, tuple[float, float]]] = defaultdict(dict)
-    for (region, m), (s, n) in sums.items():
-        by_region[region][m] = (s / n, n)
-    national_raw = by_region.pop(NATIONAL, {})
-    national = _smooth(months, national_raw, NATIONAL_BANDWIDTH, 0.0)
+def _span(counts: array[float]) -> tuple[int, int]:
+    have = [i for i, c in enumerate(counts) if c]
+    return have[0], have[-1]
+
+
+def _levels(
+    sums: dict[str, array[float]], counts: dict[str, array[float]]
+) -> dict[str, array[float]]:
+    n = len(counts[NATIONAL])
+
+    def means(region: str) -> array[float]:
+        s, c = sums[region], counts[region]
+        return array("d", (s[i] / c[i] if c[i] else 0.0 for i in range(n)))
+
+    raw_national = means(NATIONAL)
+    national = _smooth(raw_national, counts[NATIONAL], NATIONAL_BANDWIDTH, 0.0)
     # A month with no sales anywhere near it keeps the level before it.
-    last = 0.0
-    for m in months:
-        if not any(k in national_raw for k in range(m - 5, m + 6)):
-            national[m] = last
-        last = national[m]
-    levels: Levels = {NATIONAL: national}
-    areas = [r for r in by_region if not any(ch.isdigit() for ch in r)]
+    c = counts[NATIONAL]
+    for m in range(n):
+        if not any(c[k] for k in range(max(0, m - 5), min(n, m + 6))) and m > 0:
+            national[m] = national[m - 1]
+    levels = {NATIONAL: national}
+    areas = [r for r in counts if r != NATIONAL and not any(ch.isdigit() for ch in r)]
     for area in areas:
-        raw = by_region[area]
+        raw = means(area)
         dev = _smooth(
-            months,
-            {m: (v - national[m], n) for m, (v, n) in raw.items()},
+            array("d", (raw[i] - national[i] for i in range(n))),
+            counts[area],
             LOCAL_BANDWIDTH,
             SHRINK,
         )
         # Outside its own months an area holds its level: the national curve there may be
         # made of other regions' sales alone (a partial import), which say nothing of it.
-        first, last = min(raw), max(raw)
-        levels[area] = {
-            m: national[max(first, min(last, m))] + dev[max(first, min(last, m))] for m in months
-        }
-    for district, raw in by_region.items():
+        first, last = _span(counts[area])
+        levels[area] = array(
+            "d",
+            (national[max(first, min(last, m))] + dev[max(first, min(last, m))] for m in range(n)),
+        )
+    for district in counts:
         if district in levels:
             continue
         area = "".join(ch for ch in district if ch.isalpha())[:2]
         parent = levels.get(area, national)
+        raw = means(district)
         dev = _smooth(
-            months,
-            {m: (v - parent[m], n) for m, (v, n) in raw.items()},
+            array("d", (raw[i] - parent[i] for i in range(n))),
+            counts[district],
             LOCAL_BANDWIDTH,
             SHRINK,
         )
         # Outside its own months a district keeps its last deviation from its area.
-        first, last = min(raw), max(raw)
-        levels[district] = {m: parent[m] + dev[max(first, min(last, m))] for m in months}
+        first, last = _span(counts[district])
+        levels[district] = array("d", (parent[m] + dev[max(first, min(last, m))] for m in range(n)))
     return levels
 
 
-def compute(
-    conn: Connection, before_month: int | None = None
-) -> tuple[Levels, int, list[int], dict[tuple[str, int], int]]:
-    """The index levels by region and month, from every eligible sale (before a month, when
-    given), and how many sales each region-month rests on."""
-    levels: Levels = {}
-    months: list[int] = []
+def compute(conn: Connection, before_month: int | None = None) -> Computed | None:
+    """The index from every eligible sale (before a month, when given); None without sales."""
+    levels: dict[str, array[float]] = {}
+    counts: dict[str, array[float]] = {}
+    first = 0
     count = 0
-    sums: Sums = {}
     for _ in range(ITERATIONS):
         cells: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
-        seen: set[int] = set()
-        count = 0
+        lo, hi, count = 10**9, -1, 0
         for sector, ptype, district, area, month, price in _stream(conn, before_month):
-            adj = _level(levels, district, area, month)
+            adj = _level(levels, district, area, month - first) if levels else 0.0
             c = cells[(sector, ptype)]
             c[0] += math.log(price) - adj
             c[1] += 1
-            seen.add(month)
+            lo, hi = min(lo, month), max(hi, month)
             count += 1
-        if not seen:
-            return {}, 0, [], {}
-        months = list(range(min(seen), max(seen) + 1))
-        means = {k: s / n for k, (s, n) in cells.items() if n >= 2}
-        sums = defaultdict(lambda: [0.0, 0.0])
+        if not count:
+            return None
+        first, n = lo, hi - lo + 1
+        means = {k: s / k_n for k, (s, k_n) in cells.items() if k_n >= 2}
+        del cells
+        sums: dict[str, array[float]] = {}
+        counts = {}
         for sector, ptype, district, area, month, price in _stream(conn, before_month):
             mean = means.get((sector, ptype))
             if mean is None:
                 continue  # a lone sale in its cell says nothing about time
             e = max(-CLIP, min(CLIP, math.log(price) - mean))
+            i = month - first
             for region in (NATIONAL, area, district):
-                s = sums[(region, month)]
-                s[0] += e
-                s[1] += 1
-        levels = _levels(sums, months)
-    return levels, count, months, {k: int(v[1]) for k, v in sums.items()}
+                if region not in sums:
+                    sums[region], counts[region] = _zeros(n), _zeros(n)
+                sums[region][i] += e
+                counts[region][i] += 1
+        if NATIONAL not in counts:
+            # No cell sold twice: nothing shows a change over time, so the index is flat.
+            flat = {NATIONAL: _zeros(n)}
+            return Computed(first, flat, {NATIONAL: _zeros(n)}, count)
+        levels = _levels(sums, counts)
+    return Computed(first, levels, counts, count)
 
 
-def _level(levels: Levels, district: str, area: str, month: int) -> float:
+def _level(levels: dict[str, array[float]], district: str, area: str, i: int) -> float:
     for region in (district, area, NATIONAL):
         series = levels.get(region)
-        if series is not None and month in series:
-            return series[month]
+        if series is not None:
+            return series[i]
     return 0.0
 
 
 def rebuild(engine: Engine) -> IndexSummary:
     with engine.connect() as conn:
-        levels, count, months, counts = compute(conn)
-    rows = [
-        {"region": region, "month": m, "level": level, "sales": counts.get((region, m), 0)}
-        for region, series in levels.items()
-        for m, level in series.items()
-    ]
+        computed = compute(conn)
     with engine.begin() as conn:
         conn.execute(delete(PriceIndex))
-        for i in range(0, len(rows), 5000):
-            conn.execute(insert(PriceIndex), rows[i : i + 5000])
+        if computed is None:
+            return IndexSummary(0, 0, None, None, 0)
+        batch: list[dict[str, object]] = []
+        written = 0
+        for region, series in computed.levels.items():
+            counts = computed.counts.get(region)
+            for i, level in enumerate(series):
+                batch.append(
+                    {
+                        "region": region,
+                        "month": computed.first + i,
+                        "level": level,
+                        "sales": int(counts[i]) if counts else 0,
+                    }
+                )
+                if len(batch) >= 5000:
+                    conn.execute(insert(PriceIndex), batch)
+                    written += len(batch)
+                    batch = []
+        if batch:
+            conn.execute(insert(PriceIndex), batch)
+            written += len(batch)
     return IndexSummary(
-        sales=count,
-        regions=len(levels),
-        first_month=months[0] if months else None,
-        last_month=months[-1] if months else None,
-        rows=len(rows),
+        sales=computed.sales,
+        regions=len(computed.levels),
+        first_month=computed.first,
+        last_month=computed.first + computed.months - 1,
+        rows=written,
     )
 
 
 class Series:
     """One region's index, for bringing a sale's price to another month."""
 
-    def __init__(self, region: str | None, levels: dict[int, float]) -> None:
+    def __init__(self, region: str | None, first: int, levels: array[float] | list[float]) -> None:
         self.region = region
+        self.first = first
         self.levels = levels
-        self.first = min(levels) if levels else 0
-        self.last = max(levels) if levels else 0
+        self.last = first + len(levels) - 1
 
     def at(self, month: int) -> float:
         if not self.levels:
             return 0.0
-        return self.levels[max(self.first, min(self.last, month))]
+        return self.levels[max(0, min(len(self.levels) - 1, month - self.first))]
 
     def factor(self, from_month: int, to_month: int) -> float:
         """Multiplier taking a price of ``from_month`` to ``to_month``. Beyond the last
@@ -206,18 +255,21 @@ class Series:
         return math.exp(self.at(to_month) - self.at(from_month))
 
 
-def series_from(levels: Levels, district: str, area: str) -> Series:
-    for region in (district, area, NATIONAL):
-        if region in levels:
-            return Series(region, levels[region])
-    return Series(None, {})
+def series_from(computed: Computed | None, district: str, area: str) -> Series:
+    if computed is not None:
+        for region in (district, area, NATIONAL):
+            if region in computed.levels:
+                return Series(region, computed.first, computed.levels[region])
+    return Series(None, 0, [])
 
 
 def load_series(session: Session, district: str, area: str) -> Series:
     for region in (district, area, NATIONAL):
         rows = session.execute(
-            select(PriceIndex.month, PriceIndex.level).where(PriceIndex.region == region)
+            select(PriceIndex.month, PriceIndex.level)
+            .where(PriceIndex.region == region)
+            .order_by(PriceIndex.month)
         ).all()
         if rows:
-            return Series(region, {m: lv for m, lv in rows})
-    return Series(None, {})
+            return Series(region, rows[0][0], [level for _, level in rows])
+    return Series(None, 0, [])

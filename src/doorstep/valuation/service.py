@@ -38,6 +38,8 @@ RENT_MIN_COMPARABLES = 3
 RENT_PRIOR_SPREAD = 0.12
 RENT_LISTED = 10
 CANDIDATE_LIMIT = 20_000
+# In the densest places the newest sales nearby are plenty: the rest would weigh little.
+LOCAL_ROWS = 2_000
 # Widening takes the newest sales of each batch of nearest sectors: enough to choose from.
 WIDE_BATCH_ROWS = 1_000
 
@@ -187,7 +189,7 @@ def _sales(
         # Core, not ORM, execution: thousands of plain rows in a dense city.
         if newest < CANDIDATE_LIMIT:
             q = q.order_by(Sale.month.desc())
-        rows.extend(session.connection().execute(q.limit(newest)))
+        rows.extend(session.connection().execute(q.limit(newest)).all())
     return rows
 
 
@@ -244,6 +246,7 @@ def value_sale(
             ctx.evidence_month - local.lookback_months,
             ctx,
             _bbox(point, radius),
+            newest=LOCAL_ROWS,
         )
         found, chosen = model.score(rows, radius_m=radius, **scoring)
         if found >= model.WIDE_ENOUGH:
