@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from doorstep.cli import accounts, db, geo, offices, serve, statuses, tokens
+from doorstep.cli import accounts, db, geo, offices, serve, statuses, tokens, users
 
 app = typer.Typer(
     help="Doorstep: lead management for UK estate and letting agents.",
@@ -16,6 +16,7 @@ app.add_typer(accounts.app, name="accounts")
 app.add_typer(offices.app, name="offices")
 app.add_typer(statuses.app, name="statuses")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(users.app, name="users")
 app.add_typer(geo.app, name="geo")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)

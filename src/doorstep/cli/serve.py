@@ -62,15 +62,25 @@ def serve(
 
 
 def demo(as_json: bool = JsonOpt) -> None:
-    """Set up the "Demo Brand" account with real offices and print a fresh API token."""
+    """Set up the "Demo Brand" account with real offices; print the demo admin's dashboard
+    login (a fresh password each run) and a fresh API token."""
     ensure_schema()
     with session() as s:
         d = ensure_demo(s)
-        out = {"account_id": d.account.id, "account_name": d.account.name, "token": d.token}
+        out = {
+            "account_id": d.account.id,
+            "account_name": d.account.name,
+            "token": d.token,
+            "admin_email": d.admin_email,
+            "admin_password": d.admin_password,
+        }
     emit(
         out,
         as_json,
         f"Demo account: {out['account_name']} (id {out['account_id']})\n"
+        f"Dashboard:    http://127.0.0.1:8000/login\n"
+        f"  email:      {out['admin_email']}\n"
+        f"  password:   {out['admin_password']}\n"
         f"API token:    {out['token']}\n"
         f"API docs:     http://127.0.0.1:8000/docs\n"
         f"Try:          curl -H 'X-API-KEY: {out['token']}' http://127.0.0.1:8000/api/v103/offices",

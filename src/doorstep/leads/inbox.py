@@ -1,0 +1,200 @@
+"""The dashboard inbox: a user's leads, filtered, newest first, a page at a time, with the
+count of each stage. Every query starts from the same scope as ``service.scoped``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import Session
+
+from doorstep.auth.principal import Actor
+from doorstep.geo import postcodes
+from doorstep.leads.schemas import LEAD_TYPES, SOURCES
+from doorstep.leads.service import scope_conditions, scoped
+from doorstep.models import Lead
+from doorstep.models.status import STAGES
+
+PAGE_SIZE = 50
+LONDON = ZoneInfo("Europe/London")
+
+
+def _int(value: str | None) -> int | None:
+    v = (value or "").strip()
+    return int(v) if v.isdigit() and len(v) < 10 else None
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+
+
+@dataclass
+class InboxFilters:
+    """What the filter form sent, cleaned: anything unrecognised is simply not applied."""
+
+    type: str = ""
+    source: str = ""
+    stage: int | None = None
+    status: int | None = None
+    office: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    q: str = ""
+    page: int = 1
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, params: dict[str, str]) -> InboxFilters:
+        f = cls()
+        t = (params.get("type") or "").strip().lower()
+        f.type = t if t in LEAD_TYPES else ""
+        s = (params.get("source") or "").strip().lower()
+        f.source = s if s in SOURCES else ""
+        stage = _int(params.get("stage"))
+        f.stage = stage if stage in STAGES else None
+        f.status = _int(params.get("status"))
+        f.office = _int(params.get("office"))
+        f.date_from = _date(params.get("from"))
+        f.date_to = _date(params.get("to"))
+        if f.date_from and f.date_to and f.date_from > f.date_to:
+            f.problems.append("The 'from' date is after the 'to' date, so no lead can match.")
+        f.q = (params.get("q") or "").strip()[:100]
+        f.page = max(1, _int(params.get("page")) or 1)
+        return f
+
+    def params(self) -> dict[str, Any]:
+        """As query parameters (for links that keep the filters)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("problems",):
+                continue
+            v = getattr(self, f.name)
+            key = {"date_from": "from", "date_to": "to"}.get(f.name, f.name)
+            if v in (None, "") or (f.name == "page" and v == 1):
+                continue
+            out[key] = v.isoformat() if isinstance(v, date) else v
+        return out
+
+    @property
+    def active(self) -> bool:
+        p = self.params()
+        p.pop("page", None)
+        p.pop("stage", None)
+        return bool(p)
+
+
+def _london_midnight_utc(d: date) -> datetime:
+    return datetime.combine(d, time(0), LONDON)
+
+
+def search_conditions(q: str) -> list[ColumnElement[bool]]:
+    """Name, email, phone and postcode, each case-insensitive and by substring."""
+    text = q.lower()
+    conds: list[ColumnElement[bool]] = [
+        func.lower(Lead.first_name + " " + Lead.last_name).contains(text, autoescape=True),
+        Lead.email_normalized.contains(text, autoescape=True),
+    ]
+    digits = re.sub(r"\D", "", q)
+    if len(digits) >= 4 and len(digits) >= len(re.sub(r"[\s()+-]", "", q)) - 1:
+        # 07986 000000, +44 7986 000000 and 7986000000 all find +447986000000.
+        national = digits[2:] if digits.startswith("44") else digits.lstrip("0")
+        if national:
+            conds.append(Lead.phone_normalized.contains(national, autoescape=True))
+    conds.append(Lead.phone.contains(q, autoescape=True))
+    pc = q.upper()
+    if postcodes.parse(pc):
+        pc = postcodes.canonical(pc)
+    conds.append(func.upper(Lead.postcode).contains(pc, autoescape=True))
+    conds.append(func.upper(Lead.advert_postcode).contains(pc, autoescape=True))
+    return [or_(*conds)]
+
+
+def filter_conditions(f: InboxFilters, *, with_stage: bool = True) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if f.type:
+        conds.append(Lead.type == f.type)
+    if f.source:
+        conds.append(Lead.source == f.source)
+    if with_stage and f.stage is not None:
+        conds.append(Lead.stage_id == f.stage)
+    if f.status is not None:
+        conds.append(Lead.status_id == f.status)
+    if f.office is not None:
+        conds.append(Lead.office_id == f.office)
+    if f.date_from:
+        conds.append(Lead.created_at >= _london_midnight_utc(f.date_from))
+    if f.date_to:
+        conds.append(Lead.created_at < _london_midnight_utc(f.date_to + timedelta(days=1)))
+    if f.q:
+        conds.extend(search_conditions(f.q))
+    return conds
+
+
+@dataclass
+class InboxPage:
+    rows: list[dict[str, Any]]
+    stage_counts: dict[int, int]
+    total: int  # leads matching every filter, the stage included
+    page: int
+    pages: int
+
+    @property
+    def first(self) -> int:
+        return 0 if not self.total else (self.page - 1) * PAGE_SIZE + 1
+
+    @property
+    def last(self) -> int:
+        return min(self.total, self.page * PAGE_SIZE)
+
+
+def stage_counts(session: Session, actor: Actor, f: InboxFilters) -> dict[int, int]:
+    """Leads per stage under every filter but the stage itself (the tabs show them all)."""
+    rows = session.execute(
+        select(Lead.stage_id, func.count())
+        .where(*scope_conditions(actor), *filter_conditions(f, with_stage=False))
+        .group_by(Lead.stage_id)
+    ).all()
+    counts = dict.fromkeys(STAGES, 0)
+    for stage_id, n in rows:
+        counts[int(stage_id)] = int(n)
+    return counts
+
+
+def inbox_page(session: Session, actor: Actor, f: InboxFilters) -> InboxPage:
+    counts = stage_counts(session, actor, f)
+    total = counts.get(f.stage, 0) if f.stage is not None else sum(counts.values())
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(f.page, pages)
+    result = session.execute(
+        scoped(actor)
+        .where(*filter_conditions(f))
+        .order_by(Lead.created_at.desc(), Lead.id.desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
+    rows = [
+        {
+            "id": lead.id,
+            "name": f"{lead.first_name} {lead.last_name}",
+            "email": lead.email,
+            "phone": lead.phone,
+            "type": lead.type,
+            "source": lead.source,
+            "postcode": lead.postcode or lead.advert_postcode,
+            "office_name": office_name,
+            "status": status_name,
+            "stage_id": lead.stage_id,
+            "unread": lead.stage_id == 50,
+            "created_at": lead.created_at,
+            "next_action_date": lead.next_action_date,
+        }
+        for lead, office_name, _account, status_name, _ro, _ra in result
+    ]
+    return InboxPage(rows, counts, total, page, pages)
