@@ -157,3 +157,40 @@ def test_an_agent_cannot_open_another_offices_lead(
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
     finally:
         context.close()
+
+
+def test_every_page_fits_a_phone_screen(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    client,
+    owner,
+):
+    lead = create_lead_api(client, owner, message="A long message " * 15)
+    client.get("/api/v103/offices", headers=owner.headers)  # something in the request log
+    admin = make_user(owner.account_id)
+    context, page = new_page(chromium, live_server, width=390)
+    try:
+        sign_in(page, admin.email)
+        for path in [
+            "/leads",
+            f"/leads/{lead['id']}",
+            "/offices",
+            f"/offices/{owner.offices['Derby']}",
+            "/statuses",
+            "/developer",
+            "/reports",
+            "/about",
+        ]:
+            page.goto(path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+            # Every form field has a visible label.
+            unlabelled = page.evaluate(
+                """() => [...document.querySelectorAll(
+                    'input:not([type=hidden]), select, textarea')]
+                  .filter(el => !(el.labels && [...el.labels].some(l =>
+                      l.offsetParent !== null && !l.classList.contains('sr-only'))))
+                  .map(el => el.id || el.name)"""
+            )
+            assert unlabelled == [], (path, unlabelled)
+    finally:
+        context.close()
