@@ -274,7 +274,7 @@ def test_lead_actions_and_the_timeline(client, owner):
         "New → Appointment booked",
         "Called, booked a viewing.",
         "Nottingham → Derby",
-        "next action date",
+        "next action date: 1 Jul 2026, 09:30",
         "Appointment booked → Contacted",
         user.email,
     ]:

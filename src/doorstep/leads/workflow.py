@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from doorstep.models.base import utcnow
 from doorstep.offices.service import get_office
 
 NOTE_MAX = 2000
+LONDON = ZoneInfo("Europe/London")
 
 # Copied onto a referred lead: who the person is, what they want, and what we know already.
 _REFERRAL_FIELDS = (
@@ -206,7 +208,7 @@ def timeline(session: Session, actor: Actor, lead: Lead) -> list[TimelineEntry]:
             out.append(TimelineEntry(e.created_at, e.kind, "Note", by, note=d.get("text")))
         elif e.kind == "updated":
             changed = d.get("fields") or {}
-            parts = [f"{k.replace('_', ' ')}: {_short(v)}" for k, v in changed.items()]
+            parts = [f"{k.replace('_', ' ')}: {_short(v, k)}" for k, v in changed.items()]
             out.append(TimelineEntry(e.created_at, e.kind, "Details updated", by, "; ".join(parts)))
         elif e.kind == "referred":
             office = offices.get(d.get("office_id") or 0, "another office")
@@ -237,9 +239,15 @@ def timeline(session: Session, actor: Actor, lead: Lead) -> list[TimelineEntry]:
     return out
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, key: str = "") -> str:
     if value is None:
         return "cleared"
+    if key == "next_action_date" and isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(LONDON)
+        except ValueError:
+            return value
+        return when.strftime("%-d %b %Y, %H:%M")
     if isinstance(value, dict):
         text = ", ".join(f"{k} = {'removed' if v is None else v}" for k, v in value.items())
     elif isinstance(value, list):
