@@ -114,3 +114,21 @@ def test_htmx_fragment_errors_become_toasts(client, owner):
     assert r.status_code == 404
     assert r.headers["HX-Retarget"] == "#toasts" and r.headers["HX-Reswap"] == "beforeend"
     assert 'class="toast toast-error"' in r.text and "<html" not in r.text
+
+
+def test_an_internal_error_on_a_page_is_an_html_page_without_internals(app, owner, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from doorstep.reports import service
+
+    def boom(*a, **k):
+        raise RuntimeError("secret database password in a traceback")
+
+    monkeypatch.setattr(service, "leads_per_day", boom)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        sign_in(c, make_user(owner.account_id))
+        r = c.get("/reports")
+    assert r.status_code == 500
+    assert r.headers["content-type"].startswith("text/html")
+    assert "secret" not in r.text and "Something went wrong" in r.text
+    assert r.headers["x-request-id"] in r.text

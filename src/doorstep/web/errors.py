@@ -57,3 +57,19 @@ def html_error(
         status_code=status,
         headers=hdrs,
     )
+
+
+def error_page(status: int, message: str) -> str:
+    """The error page without a request (the middleware's last-resort 500)."""
+    return templates.get_template("error.html").render(
+        {
+            "status": status,
+            "title": TITLES.get(status, "Something went wrong"),
+            "message": message,
+            "errors": None,
+            "user": None,
+            "csrf_token": "",
+            "path": "",
+            "flash": None,
+        }
+    )
