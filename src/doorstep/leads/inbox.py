@@ -107,23 +107,32 @@ def search_conditions(q: str, dialect: str) -> list[ColumnElement[bool]]:
             return column.icontains(value, autoescape=True)
         return column.contains(value, autoescape=True)
 
-    if " " in text.strip():
-        name = has(Lead.first_name + " " + Lead.last_name, text)
-    else:
-        name = or_(has(Lead.first_name, text), has(Lead.last_name, text))
-    conds: list[ColumnElement[bool]] = [name, Lead.email_normalized.contains(text, autoescape=True)]
-    if any(ch.isdigit() for ch in q):
-        digits = re.sub(r"\D", "", q)
-        if len(digits) >= 4 and len(digits) >= len(re.sub(r"[\s()+-]", "", q)) - 1:
-            # 07986 000000, +44 7986 000000 and 7986000000 all find +447986000000.
-            national = digits[2:] if digits.startswith("44") else digits.lstrip("0")
-            if national:
-                conds.append(Lead.phone_normalized.contains(national, autoescape=True))
+    if postcodes.parse(q):
+        # A full postcode is only ever a postcode: no need to test names and emails.
+        pc = postcodes.canonical(q)
+        return [or_(has(Lead.postcode, pc), has(Lead.advert_postcode, pc))]
+    digits = re.sub(r"\D", "", q)
+    phone_like = len(digits) >= 4 and len(digits) >= len(re.sub(r"[\s()+-]", "", q)) - 1
+    conds: list[ColumnElement[bool]] = []
+    if phone_like:
+        # 07986 000000, +44 7986 000000 and 7986000000 all find +447986000000.
+        national = digits[2:] if digits.startswith("44") else digits.lstrip("0")
+        if national:
+            conds.append(Lead.phone_normalized.contains(national, autoescape=True))
         conds.append(Lead.phone.contains(q, autoescape=True))
-        # Every postcode has a digit; UK ones are stored in canonical form.
-        pc = postcodes.canonical(q) if postcodes.parse(q) else q
-        conds.append(has(Lead.postcode, pc))
-        conds.append(has(Lead.advert_postcode, pc))
+        # A postcode that is not a UK one is kept as sent, and may be all digits.
+        conds.append(Lead.postcode.contains(q, autoescape=True))
+        return [or_(*conds)]
+    if " " in text.strip():
+        conds.append(has(Lead.first_name + " " + Lead.last_name, text))
+    else:
+        conds.extend([has(Lead.first_name, text), has(Lead.last_name, text)])
+    conds.append(Lead.email_normalized.contains(text, autoescape=True))
+    if digits:
+        # Part of a postcode ("NG1", "NG1 5") or of a phone number written with letters.
+        conds.append(has(Lead.postcode, q))
+        conds.append(has(Lead.advert_postcode, q))
+        conds.append(Lead.phone.contains(q, autoescape=True))
     return [or_(*conds)]
 
 

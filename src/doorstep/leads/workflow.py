@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from doorstep.auth.principal import Actor
@@ -263,9 +263,17 @@ def _short(value: Any, key: str = "") -> str:
 def person_group(session: Session, actor: Actor, lead: Lead) -> list[dict[str, Any]]:
     """The person's other leads (the parent group), newest first, within the actor's scope."""
     parent = lead.id if lead.is_parent or lead.parent_id is None else lead.parent_id
+    # The group's ids first, through the parent_id index; an OR of the two conditions inside
+    # the joined query made SQLite read every lead of the account.
+    members = session.scalars(
+        select(Lead.id).where(Lead.account_id == actor.account_id, Lead.parent_id == parent)
+    ).all()
+    ids = [i for i in {parent, *members} if i != lead.id]
+    if not ids:
+        return []
     rows = session.execute(
         service.scoped(actor)
-        .where(or_(Lead.id == parent, Lead.parent_id == parent), Lead.id != lead.id)
+        .where(Lead.id.in_(ids))
         .order_by(Lead.created_at.desc(), Lead.id.desc())
         .limit(50)
     ).all()
@@ -285,7 +293,21 @@ def person_group(session: Session, actor: Actor, lead: Lead) -> list[dict[str, A
 
 
 def referrals_from(session: Session, actor: Actor, lead: Lead) -> list[dict[str, Any]]:
+    """Leads referred on from this one, found through its "referred" events (indexed by lead)
+    rather than by scanning every lead's referred_from_lead_id."""
+    events = session.scalars(
+        select(LeadEvent.data).where(
+            LeadEvent.lead_id == lead.id,
+            LeadEvent.account_id == actor.account_id,
+            LeadEvent.kind == "referred",
+        )
+    ).all()
+    ids = [d["to_lead_id"] for d in events if d and isinstance(d.get("to_lead_id"), int)]
+    if not ids:
+        return []
     rows = session.execute(
-        service.scoped(actor).where(Lead.referred_from_lead_id == lead.id).order_by(Lead.id)
+        service.scoped(actor)
+        .where(Lead.id.in_(ids), Lead.referred_from_lead_id == lead.id)
+        .order_by(Lead.id)
     ).all()
     return [{"id": r[0].id, "office_name": r[1], "status": r[3]} for r in rows]
