@@ -132,3 +132,17 @@ def test_an_internal_error_on_a_page_is_an_html_page_without_internals(app, owne
     assert r.headers["content-type"].startswith("text/html")
     assert "secret" not in r.text and "Something went wrong" in r.text
     assert r.headers["x-request-id"] in r.text
+
+
+def test_nul_characters_are_refused_not_stored(client, owner):
+    from tests.conftest import create_lead_api
+    from tests.factories import post_form
+
+    lead = create_lead_api(client, owner)
+    sign_in(client, make_user(owner.account_id))
+    r = post_form(client, f"/leads/{lead['id']}/notes", {"note": "a\x00b"})
+    assert r.status_code == 422 and "NUL" in r.text
+    r = post_form(client, "/offices", {"name": "Bad\x00", "postcode": ""}, "/offices")
+    assert r.status_code == 422
+    assert client.get("/leads?q=x%00y").status_code == 422
+    assert "a\x00b" not in client.get(f"/leads/{lead['id']}").text

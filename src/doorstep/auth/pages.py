@@ -11,9 +11,10 @@ from doorstep.auth import session as web_session
 from doorstep.auth.dashboard import check_csrf
 from doorstep.db import SessionDep
 from doorstep.users import service as users
+from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import redirect, render
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf), Depends(refuse_nul)])
 
 
 def _safe_next(value: str | None) -> str:

@@ -20,9 +20,10 @@ from doorstep.leads.schemas import LEAD_TYPES, SOURCES, LeadUpdate
 from doorstep.models import Office
 from doorstep.offices.service import list_offices
 from doorstep.statuses.service import list_statuses
+from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import LONDON, is_fragment_request, redirect, render
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf), Depends(refuse_nul)])
 
 
 def _offices_for(session: Session, actor: Actor) -> list[Office]:

@@ -16,9 +16,10 @@ from doorstep.errors import NotFound, ValidationFailed
 from doorstep.geo.postcodes import routing_parts
 from doorstep.models import Lead
 from doorstep.offices import routing, service
+from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import is_fragment_request, redirect, render
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf), Depends(refuse_nul)])
 
 
 def _all_errors(e: ValidationFailed, coverage: str) -> dict[str, list[str]]:

@@ -11,9 +11,10 @@ from doorstep.auth.dashboard import LeaderUser, UserActor, check_csrf
 from doorstep.db import SessionDep
 from doorstep.leads.labels import source_name
 from doorstep.reports import charts, service
+from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import LONDON, fmt_label, render
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf), Depends(refuse_nul)])
 
 
 @router.get("/reports")

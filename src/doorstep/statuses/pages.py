@@ -14,9 +14,10 @@ from doorstep.errors import DoorstepError, NotFound, ValidationFailed
 from doorstep.models import Lead
 from doorstep.models.status import STAGES
 from doorstep.statuses import service
+from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import redirect, render
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf), Depends(refuse_nul)])
 
 
 def _page(

@@ -14,9 +14,10 @@ from doorstep.db import SessionDep
 from doorstep.errors import NotFound, ValidationFailed
 from doorstep.tokens import requestlog, service
 from doorstep.tokens.service import NewToken
+from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import is_fragment_request, redirect, render
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf), Depends(refuse_nul)])
 
 
 def _id(raw: str, what: str) -> int:

@@ -35,6 +35,15 @@
       if (last) setTimeout(function () { last.remove(); }, 8000);
     }
   });
+  // Filter forms send only the filters in use, so the address in the bar stays short and
+  // bookmarkable: /leads?type=vendor rather than /leads?q=&type=vendor&source=&...
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.verb !== "get") return;
+    var params = event.detail.parameters;
+    Object.keys(params).forEach(function (key) {
+      if (params[key] === "") delete params[key];
+    });
+  });
   // Native confirm for destructive buttons (revoke, delete) that carry data-confirm.
   document.addEventListener("submit", function (event) {
     var form = event.target;
