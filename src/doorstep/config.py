@@ -11,6 +11,10 @@ class Settings(BaseSettings):
 
     environment: str = Field("development", description="development | production")
     database_url: str = "sqlite:///./doorstep.db"
+    # Connections per process (PostgreSQL): a server with N workers holds up to
+    # N * (pool_size + max_overflow); keep that under the server's max_connections.
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
     rate_limit_per_minute: int = 600
     max_body_bytes: int = 64 * 1024
     request_log_body_bytes: int = 16 * 1024

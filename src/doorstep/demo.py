@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from doorstep.accounts.service import create_account
-from doorstep.models import Account
+from doorstep.auth.passwords import hash_password
+from doorstep.models import Account, User
 from doorstep.offices.service import create_office, list_offices
 from doorstep.tokens.service import create_token
+from doorstep.users.service import create_user
 
 DEMO_ACCOUNT = "Demo Brand"
+DEMO_ADMIN_EMAIL = "admin@doorstep.example"
 
 # name, the office's own postcode, coverage
 DEMO_OFFICES: tuple[tuple[str, str, str], ...] = (
@@ -31,6 +35,8 @@ class Demo:
     account: Account
     token: str
     created: bool
+    admin_email: str
+    admin_password: str
 
 
 def ensure_demo(session: Session) -> Demo:
@@ -43,4 +49,14 @@ def ensure_demo(session: Session) -> Demo:
         if name not in existing:
             create_office(session, account.id, name, postcode, [coverage])
     token = create_token(session, account.id, "Demo token (make run)")
-    return Demo(account, token.secret, created)
+    # A fresh password on every run: it is printed, never stored in clear or shipped.
+    password = secrets.token_urlsafe(12)
+    admin = session.scalar(select(User).where(User.email == DEMO_ADMIN_EMAIL))
+    if admin is None:
+        create_user(session, account.id, DEMO_ADMIN_EMAIL, password, "admin", name="Demo admin")
+    elif admin.account_id == account.id:
+        admin.password_hash = hash_password(password)
+        admin.failed_logins = 0
+        admin.locked_until = None
+        admin.session_version = (admin.session_version or 1) + 1
+    return Demo(account, token.secret, created, DEMO_ADMIN_EMAIL, password)

@@ -14,6 +14,7 @@ from doorstep.cli import (
     serve,
     statuses,
     tokens,
+    users,
     valuation,
 )
 
@@ -27,6 +28,7 @@ app.add_typer(accounts.app, name="accounts")
 app.add_typer(offices.app, name="offices")
 app.add_typer(statuses.app, name="statuses")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(users.app, name="users")
 app.add_typer(geo.app, name="geo")
 app.add_typer(prices.app, name="prices")
 app.add_typer(rents.app, name="rents")

@@ -64,13 +64,20 @@ def serve(
 
 
 def demo(as_json: bool = JsonOpt) -> None:
-    """Set up the "Demo Brand" account with real offices and print a fresh API token. The
-    first time, also import the shipped Price Paid samples (SW19, Greater Manchester,
-    Newcastle) so instant valuations there return real estimates."""
+    """Set up the "Demo Brand" account with real offices; print the demo admin's dashboard
+    login (a fresh password each run) and a fresh API token. The first time, also import the
+    shipped Price Paid samples (SW19, Greater Manchester, Newcastle) so instant valuations
+    there return real estimates."""
     ensure_schema()
     with session() as s:
         d = ensure_demo(s)
-        out = {"account_id": d.account.id, "account_name": d.account.name, "token": d.token}
+        out = {
+            "account_id": d.account.id,
+            "account_name": d.account.name,
+            "token": d.token,
+            "admin_email": d.admin_email,
+            "admin_password": d.admin_password,
+        }
     sales = ensure_demo_sales(db.get_engine(), show_progress=not as_json)
     out["imported_sales"] = sales
     body = (
@@ -81,6 +88,9 @@ def demo(as_json: bool = JsonOpt) -> None:
         out,
         as_json,
         f"Demo account: {out['account_name']} (id {out['account_id']})\n"
+        f"Dashboard:    http://127.0.0.1:8000/login\n"
+        f"  email:      {out['admin_email']}\n"
+        f"  password:   {out['admin_password']}\n"
         f"API token:    {out['token']}\n"
         f"API docs:     http://127.0.0.1:8000/docs\n"
         f"Try:          curl -H 'X-API-KEY: {out['token']}' http://127.0.0.1:8000/api/v103/offices\n"

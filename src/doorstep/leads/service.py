@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from doorstep.auth.principal import Actor
@@ -112,12 +112,17 @@ def create_lead(
     return lead
 
 
+def scope_conditions(actor: Actor) -> list[ColumnElement[bool]]:
+    """The actor's account, and an Agent's own offices: the rule every lead read applies."""
+    conditions = [Lead.account_id == actor.account_id]
+    if actor.office_ids is not None:
+        conditions.append(Lead.office_id.in_(actor.office_ids))
+    return conditions
+
+
 def scoped(actor: Actor) -> Select[Lead, str, str, str, str, str]:
     """Every lead query starts here: the actor's account, and an Agent's own offices."""
-    q = serialize.lead_rows().where(Lead.account_id == actor.account_id)
-    if actor.office_ids is not None:
-        q = q.where(Lead.office_id.in_(actor.office_ids))
-    return q
+    return serialize.lead_rows().where(*scope_conditions(actor))
 
 
 def get_lead(session: Session, actor: Actor, lead_id: int) -> dict[str, Any]:
@@ -128,9 +133,7 @@ def get_lead(session: Session, actor: Actor, lead_id: int) -> dict[str, Any]:
 
 
 def get_lead_model(session: Session, actor: Actor, lead_id: int, *, lock: bool = False) -> Lead:
-    q = select(Lead).where(Lead.account_id == actor.account_id, Lead.id == lead_id)
-    if actor.office_ids is not None:
-        q = q.where(Lead.office_id.in_(actor.office_ids))
+    q = select(Lead).where(*scope_conditions(actor), Lead.id == lead_id)
     if lock:
         q = q.with_for_update()
     lead = session.scalar(q)

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+
+from doorstep.auth.dashboard import OptionalUser
+from doorstep.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 ATTRIBUTIONS = [
     {
@@ -32,5 +31,5 @@ ATTRIBUTIONS = [
 
 
 @router.get("/about", response_class=HTMLResponse)
-def about(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "about.html", {"attributions": ATTRIBUTIONS})
+def about(request: Request, user: OptionalUser) -> HTMLResponse:
+    return render(request, "about.html", {"attributions": ATTRIBUTIONS})
