@@ -226,19 +226,35 @@ def test_the_lead_page_shows_a_valuation_with_comparables(client, owner):
                 maximum_rent_estimation=1300,
                 comparable_props=[
                     {
+                        "evidence": "sale",
                         "address": "14 Castle Road",
                         "postcode": "NG1 6AA",
                         "price": 245000,
                         "date": "2025-03-14",
                         "property_type": "terraced",
                         "distance": 412.5,
-                    }
+                        "price_today": 251000,
+                        "same_property": True,
+                    },
+                    {
+                        "evidence": "rent",
+                        "address": "3 Mill Lane",
+                        "postcode": "NG1 7BB",
+                        "price": 1150,
+                        "date": "2025-06-01",
+                        "property_type": "flat-maisonette",
+                        "distance": 830,
+                        "bedrooms": 2,
+                    },
                 ],
             )
         )
     sign_in(client, make_user(owner.account_id))
     html = client.get(f"/leads/{lead['id']}").text
-    for value in ["£250,000", "£262,500", "£1,200", "14 Castle Road", "£245,000", "412 m"]:
+    for value in [
+        "£250,000", "£262,500", "£1,200", "14 Castle Road", "£245,000", "£251,000", "412 m",
+        "This property", "3 Mill Lane", "£1,150 pcm", "Flat or maisonette, 2 bed", "830 m",
+    ]:  # fmt: skip
         assert value in html, value
 
 
