@@ -11,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 # CI sets DOORSTEP_REQUIRE_POSTGRES=1: then an unreachable PostgreSQL fails the run.
 DOORSTEP_REQUIRE_POSTGRES ?= 0
 
-.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-dashboard browser clean
+.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-valuation backtest bench-dashboard browser clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,14 @@ test: lint typecheck test-sqlite test-postgres
 
 bench: install
 	$(BIN)/python -m bench
+
+# Instant valuation accuracy on the shared samples (train on earlier months, test on the last 3).
+backtest: install
+	$(BIN)/python scripts/backtest_samples.py
+
+# 5 million sales in PostgreSQL, then 1,000 valuation requests (see bench/valuation.py).
+bench-valuation: install
+	$(BIN)/python -m bench.valuation
 
 # The inbox with 100,000 leads in an account: every page under 300 ms, SQLite and PostgreSQL.
 bench-dashboard: install

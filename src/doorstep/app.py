@@ -31,6 +31,7 @@ from doorstep.reports import pages as reports_pages
 from doorstep.statuses import api as statuses_api
 from doorstep.statuses import pages as statuses_pages
 from doorstep.tokens import pages as tokens_pages
+from doorstep.valuation import api as valuation_api
 from doorstep.web import about
 from doorstep.web.errors import html_error, wants_json
 from doorstep.web.templating import is_htmx
@@ -165,6 +166,7 @@ def create_app() -> FastAPI:
         return _api_error(request, exc.status_code, {"message": message}, headers)
 
     app.include_router(leads_api.router)
+    app.include_router(valuation_api.router)
     app.include_router(offices_api.router)
     app.include_router(statuses_api.router)
     app.include_router(health.router)

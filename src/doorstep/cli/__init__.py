@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from doorstep.cli import accounts, db, geo, offices, serve, statuses, tokens, users
+from doorstep.cli import (
+    accounts,
+    db,
+    geo,
+    offices,
+    prices,
+    rents,
+    serve,
+    statuses,
+    tokens,
+    users,
+    valuation,
+)
 
 app = typer.Typer(
     help="Doorstep: lead management for UK estate and letting agents.",
@@ -18,6 +30,9 @@ app.add_typer(statuses.app, name="statuses")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(users.app, name="users")
 app.add_typer(geo.app, name="geo")
+app.add_typer(prices.app, name="prices")
+app.add_typer(rents.app, name="rents")
+app.add_typer(valuation.app, name="valuation")
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 

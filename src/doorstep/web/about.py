@@ -20,6 +20,13 @@ ATTRIBUTIONS = [
             "and database right 2025",
         ],
     },
+    {
+        "title": "Sales evidence for instant valuations (HM Land Registry Price Paid Data)",
+        "lines": [
+            "Contains HM Land Registry data © Crown copyright and database right 2025. This "
+            "data is licensed under the Open Government Licence v3.0.",
+        ],
+    },
 ]
 
 
