@@ -369,3 +369,27 @@ def test_next_action_can_be_cleared(client, owner):
     post_form(client, f"/leads/{lid}/next-action", {"next_action": ""})
     api = client.get(f"/api/v103/leads/{lid}", headers=owner.headers).json()
     assert api["next_action_date"] is None
+
+
+def test_a_real_instant_valuation_shows_on_the_lead_page(client, owner, tmp_path, engine):
+    from tests.valuation_data import load, market
+
+    load(tmp_path, market(datetime.now(UTC).date()))
+    r = client.post(
+        "/api/v103/leads/valuation",
+        json=lead_body(type="vendor", postcode="NG1 5FS", property_type="terraced"),
+        headers=owner.headers,
+    )
+    assert r.status_code == 200, r.text
+    lead = r.json()
+    sign_in(client, make_user(owner.account_id))
+    html = client.get(f"/leads/{lead['id']}").text
+    valuation = html[html.index('id="valuation"') :]
+    valuation = valuation[: valuation.index("</section>")]
+    assert f"£{lead['average_sale_estimation']:,}" in valuation
+    assert valuation.count("<tr>") == 1 + len(lead["comparable_props"])  # header + one each
+    first = lead["comparable_props"][0]
+    assert first["postcode"] in valuation
+    timeline = html[html.index('data-testid="timeline"') :]
+    assert "Instant valuation: Success" in timeline
+    assert "comparable sales within" in timeline
