@@ -137,3 +137,36 @@ def test_help_lists_every_command(engine):
     out = runner.invoke(cli, ["--help"]).stdout
     for name in ("serve", "db", "accounts", "offices", "statuses", "tokens", "geo"):
         assert name in out
+
+
+def test_usage_totals_are_folded_in_and_never_counted_twice(client, owner):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from doorstep import db
+    from doorstep.models import TokenUsage
+    from doorstep.models.base import utcnow
+    from doorstep.tokens.service import stats
+
+    for _ in range(3):
+        client.get("/api/v103/offices", headers=owner.headers)
+    client.get("/api/v103/leads/424242", headers=owner.headers)
+
+    def figures():
+        with db.transaction() as s:
+            st = stats(s, [owner.token_id])[owner.token_id]
+            return (st.requests, st.successes, st.failures)
+
+    assert figures() == (4, 3, 1)  # all fresh: counted on the fly, nothing stored yet
+    with db.transaction() as s:
+        assert s.get(TokenUsage, owner.token_id) is None
+    with db.transaction() as s:  # the log settles
+        s.execute(update(RequestLog).values(created_at=utcnow() - timedelta(minutes=1)))
+    assert figures() == (4, 3, 1)
+    with db.transaction() as s:
+        usage = s.get(TokenUsage, owner.token_id)
+        assert (usage.requests, usage.successes) == (4, 3)
+    assert figures() == (4, 3, 1)  # folded once, not again
+    client.get("/api/v103/leads/424243", headers=owner.headers)
+    assert figures() == (5, 3, 2)

@@ -6,7 +6,13 @@ from doorstep.models.geo import PostcodeUnit
 from doorstep.models.lead import Lead, LeadEvent
 from doorstep.models.office import Office, OfficeCoverage
 from doorstep.models.status import Status
-from doorstep.models.token import ApiToken, IdempotencyKey, RateCounter, RequestLog
+from doorstep.models.token import (
+    ApiToken,
+    IdempotencyKey,
+    RateCounter,
+    RequestLog,
+    TokenUsage,
+)
 from doorstep.models.user import User, UserOffice
 from doorstep.models.valuation import PriceIndex, RentalEvidence, Sale, ValuationModel
 
@@ -26,6 +32,7 @@ __all__ = [
     "RequestLog",
     "Sale",
     "Status",
+    "TokenUsage",
     "User",
     "UserOffice",
     "ValuationModel",

@@ -52,6 +52,21 @@ class RequestLog(Base):
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
 
 
+class TokenUsage(Base):
+    """Per-token totals of the request log up to ``last_log_id``, so usage figures need not
+    count a token's whole log every time they are shown (see tokens.service.stats)."""
+
+    __tablename__ = "token_usage"
+
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_log_id: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    successes: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class RateCounter(Base):
     """Requests per token per minute window, shared by every process using the database."""
 

@@ -7,15 +7,16 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from doorstep.errors import NotFound, ValidationFailed
-from doorstep.models import ApiToken, RateCounter, RequestLog
+from doorstep.models import ApiToken, RateCounter, RequestLog, TokenUsage
 from doorstep.models.base import utcnow
 
 TOKEN_PREFIX = "ds_"
@@ -127,24 +128,79 @@ class TokenStats:
     last_used_at: datetime | None
 
 
-def stats(session: Session, token_ids: list[int]) -> dict[int, TokenStats]:
-    rows = session.execute(
+# Logs younger than this may still be committing out of id order; they are counted on the fly
+# and folded into the stored totals later.
+SETTLE_SECONDS = 10
+
+
+def _tail(session: Session, token_id: int, after_id: int, settled: bool, cutoff: datetime) -> Any:
+    age = RequestLog.created_at < cutoff if settled else RequestLog.created_at >= cutoff
+    return session.execute(
         select(
-            RequestLog.token_id,
             func.count(),
             func.sum(case((RequestLog.status_code < 400, 1), else_=0)),
             func.max(RequestLog.created_at),
-        )
-        .where(RequestLog.token_id.in_(token_ids))
-        .group_by(RequestLog.token_id)
-    ).all()
-    out = {tid: TokenStats(0, 0, 0, None) for tid in token_ids}
-    for tid, n, ok, last in rows:
-        ok = int(ok or 0)
-        if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=UTC)
-        out[tid] = TokenStats(int(n), ok, int(n) - ok, last)
+            func.max(RequestLog.id),
+        ).where(RequestLog.token_id == token_id, RequestLog.id > after_id, age)
+    ).one()
+
+
+def stats(session: Session, token_ids: list[int]) -> dict[int, TokenStats]:
+    """Requests, successes, failures and last use per token.
+
+    Stored totals (token_usage) cover the log up to a settled id; only the log after it is
+    counted here, over the (token_id, id) index, and settled rows are folded in with a
+    compare-and-set so concurrent readers never count a row twice."""
+    stored = {
+        u.token_id: u
+        for u in session.scalars(select(TokenUsage).where(TokenUsage.token_id.in_(token_ids)))
+    }
+    cutoff = utcnow() - timedelta(seconds=SETTLE_SECONDS)
+    out: dict[int, TokenStats] = {}
+    for tid in token_ids:
+        base = stored.get(tid)
+        last_id = base.last_log_id if base else 0
+        requests = base.requests if base else 0
+        successes = base.successes if base else 0
+        last_used = base.last_used_at if base else None
+        n, ok, newest, max_id = _tail(session, tid, last_id, True, cutoff)
+        if n:
+            requests, successes = requests + int(n), successes + int(ok or 0)
+            last_used = max(filter(None, (last_used, newest)), default=None)
+            _fold(session, tid, last_id, int(max_id), requests, successes, last_used)
+        fn, fok, fnewest, _ = _tail(session, tid, last_id, False, cutoff)
+        total, good = requests + int(fn or 0), successes + int(fok or 0)
+        last_used = max(filter(None, (last_used, fnewest)), default=None)
+        out[tid] = TokenStats(total, good, total - good, last_used)
     return out
+
+
+def _fold(
+    session: Session,
+    token_id: int,
+    expected_last_id: int,
+    last_id: int,
+    requests: int,
+    successes: int,
+    last_used: datetime | None,
+) -> None:
+    values = {
+        "last_log_id": last_id,
+        "requests": requests,
+        "successes": successes,
+        "last_used_at": last_used,
+    }
+    if expected_last_id == 0:
+        ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(
+            ins(TokenUsage).values(token_id=token_id, **values).on_conflict_do_nothing()
+        )
+    else:
+        session.execute(
+            update(TokenUsage)
+            .where(TokenUsage.token_id == token_id, TokenUsage.last_log_id == expected_last_id)
+            .values(**values)
+        )
 
 
 def list_tokens(session: Session, account_id: int) -> list[ApiToken]:
