@@ -24,7 +24,15 @@ def free_port() -> int:
 @contextmanager
 def live_server(workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
-    env = {**os.environ, "DOORSTEP_DATABASE_URL": TEST_URL, "DOORSTEP_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DOORSTEP_DATABASE_URL": TEST_URL,
+        "DOORSTEP_LOG_LEVEL": "WARNING",
+        # Few connections per worker: the tests share PostgreSQL's 100 with whatever else
+        # runs on the machine, and requests queue on the pool rather than fail.
+        "DOORSTEP_DB_POOL_SIZE": "5",
+        "DOORSTEP_DB_MAX_OVERFLOW": "5",
+    }
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "uvicorn", "doorstep.app:create_app", "--factory",
