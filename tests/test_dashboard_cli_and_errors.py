@@ -146,3 +146,11 @@ def test_nul_characters_are_refused_not_stored(client, owner):
     assert r.status_code == 422
     assert client.get("/leads?q=x%00y").status_code == 422
     assert "a\x00b" not in client.get(f"/leads/{lead['id']}").text
+
+
+def test_a_wrong_method_on_a_page_is_405_naming_the_right_one(client):
+    r = client.get("/logout")
+    assert r.status_code == 405 and "<html" in r.text
+    assert r.headers["allow"] == "POST"
+    r = client.delete("/login")
+    assert r.headers["allow"] == "GET, POST"

@@ -226,19 +226,35 @@ def test_the_lead_page_shows_a_valuation_with_comparables(client, owner):
                 maximum_rent_estimation=1300,
                 comparable_props=[
                     {
+                        "evidence": "sale",
                         "address": "14 Castle Road",
                         "postcode": "NG1 6AA",
                         "price": 245000,
                         "date": "2025-03-14",
                         "property_type": "terraced",
                         "distance": 412.5,
-                    }
+                        "price_today": 251000,
+                        "same_property": True,
+                    },
+                    {
+                        "evidence": "rent",
+                        "address": "3 Mill Lane",
+                        "postcode": "NG1 7BB",
+                        "price": 1150,
+                        "date": "2025-06-01",
+                        "property_type": "flat-maisonette",
+                        "distance": 830,
+                        "bedrooms": 2,
+                    },
                 ],
             )
         )
     sign_in(client, make_user(owner.account_id))
     html = client.get(f"/leads/{lead['id']}").text
-    for value in ["£250,000", "£262,500", "£1,200", "14 Castle Road", "£245,000", "412 m"]:
+    for value in [
+        "£250,000", "£262,500", "£1,200", "14 Castle Road", "£245,000", "£251,000", "412 m",
+        "This property", "3 Mill Lane", "£1,150 pcm", "Flat or maisonette, 2 bed", "830 m",
+    ]:  # fmt: skip
         assert value in html, value
 
 
@@ -353,3 +369,27 @@ def test_next_action_can_be_cleared(client, owner):
     post_form(client, f"/leads/{lid}/next-action", {"next_action": ""})
     api = client.get(f"/api/v103/leads/{lid}", headers=owner.headers).json()
     assert api["next_action_date"] is None
+
+
+def test_a_real_instant_valuation_shows_on_the_lead_page(client, owner, tmp_path, engine):
+    from tests.valuation_data import load, market
+
+    load(tmp_path, market(datetime.now(UTC).date()))
+    r = client.post(
+        "/api/v103/leads/valuation",
+        json=lead_body(type="vendor", postcode="NG1 5FS", property_type="terraced"),
+        headers=owner.headers,
+    )
+    assert r.status_code == 200, r.text
+    lead = r.json()
+    sign_in(client, make_user(owner.account_id))
+    html = client.get(f"/leads/{lead['id']}").text
+    valuation = html[html.index('id="valuation"') :]
+    valuation = valuation[: valuation.index("</section>")]
+    assert f"£{lead['average_sale_estimation']:,}" in valuation
+    assert valuation.count("<tr>") == 1 + len(lead["comparable_props"])  # header + one each
+    first = lead["comparable_props"][0]
+    assert first["postcode"] in valuation
+    timeline = html[html.index('data-testid="timeline"') :]
+    assert "Instant valuation: Success" in timeline
+    assert "comparable sales within" in timeline

@@ -113,6 +113,17 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def _page_methods(request: Request) -> list[str]:
+    """The dashboard's pages are not in the OpenAPI schema: ask their routers."""
+    methods: set[str] = set()
+    for module in (auth_pages, about, *DASHBOARD_PAGES):
+        for route in module.router.routes:
+            regex = getattr(route, "path_regex", None)
+            if regex is not None and regex.match(request.url.path):
+                methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     settings.check()
@@ -151,7 +162,7 @@ def create_app() -> FastAPI:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             # Starlette names only the first route's methods; the path may have several.
-            headers["Allow"] = ", ".join(_allowed_methods(request))
+            headers["Allow"] = ", ".join(_allowed_methods(request) or _page_methods(request))
         return _api_error(request, exc.status_code, {"message": message}, headers)
 
     app.include_router(leads_api.router)

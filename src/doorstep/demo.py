@@ -12,10 +12,11 @@ from doorstep.accounts.service import create_account
 from doorstep.auth.passwords import hash_password
 from doorstep.models import Account, User
 from doorstep.offices.service import create_office, list_offices
-from doorstep.tokens.service import create_token
+from doorstep.tokens.service import create_token, list_tokens, revoke_token
 from doorstep.users.service import create_user
 
 DEMO_ACCOUNT = "Demo Brand"
+DEMO_TOKEN_NAME = "Demo token (make run)"
 DEMO_ADMIN_EMAIL = "admin@doorstep.example"
 
 # name, the office's own postcode, coverage
@@ -48,7 +49,12 @@ def ensure_demo(session: Session) -> Demo:
     for name, postcode, coverage in DEMO_OFFICES:
         if name not in existing:
             create_office(session, account.id, name, postcode, [coverage])
-    token = create_token(session, account.id, "Demo token (make run)")
+    # A token is shown once, so every run makes a new one; the previous run's is revoked
+    # rather than left to pile up in the Developer tab.
+    for old in list_tokens(session, account.id):
+        if old.name == DEMO_TOKEN_NAME and old.revoked_at is None:
+            revoke_token(session, account.id, old.id)
+    token = create_token(session, account.id, DEMO_TOKEN_NAME)
     # A fresh password on every run: it is printed, never stored in clear or shipped.
     password = secrets.token_urlsafe(12)
     admin = session.scalar(select(User).where(User.email == DEMO_ADMIN_EMAIL))

@@ -20,3 +20,17 @@ def source_name(value: str | None) -> str:
     if not value:
         return "—"
     return SOURCE_NAMES.get(value, value.replace("_", " ").capitalize())
+
+
+PROPERTY_TYPE_NAMES = {
+    "detached": "Detached",
+    "semi-detached": "Semi-detached",
+    "terraced": "Terraced",
+    "flat-maisonette": "Flat or maisonette",
+}
+
+
+def property_type_name(value: str | None) -> str:
+    if not value:
+        return "—"
+    return PROPERTY_TYPE_NAMES.get(value, value.replace("_", " ").replace("-", " ").capitalize())

@@ -234,9 +234,50 @@ def timeline(session: Session, actor: Actor, lead: Lead) -> list[TimelineEntry]:
                     link=(f"/leads/{d.get('from_lead_id')}", f"Lead #{d.get('from_lead_id')}"),
                 )
             )
+        elif e.kind == "valuation":
+            out.append(
+                TimelineEntry(
+                    e.created_at,
+                    e.kind,
+                    f"Instant valuation: {d.get('status') or 'no result'}",
+                    by,
+                    _valuation_detail(d),
+                )
+            )
         else:
             out.append(TimelineEntry(e.created_at, e.kind, e.kind.replace("_", " "), by))
     return out
+
+
+def _valuation_detail(d: dict[str, Any]) -> str | None:
+    """How the valuation reached its estimate, from what the valuation recorded."""
+    if d.get("error"):
+        return "The estimate could not be computed; the lead was stored without it."
+    parts: list[str] = []
+    sale = d.get("sale")
+    if isinstance(sale, dict):
+        text = f"Sale: {sale.get('comparables', 0)} comparable sales"
+        if isinstance(sale.get("radius_m"), int | float):
+            text += f" within {sale['radius_m']:,.0f} m"
+        if isinstance(sale.get("lookback_months"), int):
+            text += f" over {sale['lookback_months']} months"
+        if sale.get("same_type"):
+            text += ", same property type"
+        if sale.get("repeat_sale"):
+            text += ", the property's own earlier sale included"
+        parts.append(text + ".")
+    rent = d.get("rent")
+    if isinstance(rent, dict):
+        text = f"Rent: {rent.get('basis', 'estimate')}"
+        if isinstance(rent.get("gross_yield_percent"), int | float):
+            text += f" of {rent['gross_yield_percent']}%"
+            if rent.get("yield_region"):
+                text += f" ({rent['yield_region']})"
+        text += f", {rent.get('comparables', 0)} lettings."
+        parts.append(text)
+    if d.get("location_precision"):
+        parts.append(f"Postcode located to {d['location_precision']} precision.")
+    return " ".join(parts) or None
 
 
 def _short(value: Any, key: str = "") -> str:

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from doorstep.auth import session as web_session
-from doorstep.leads.labels import source_name
+from doorstep.leads.labels import property_type_name, source_name
 from doorstep.models.status import STAGES
 
 # Agents work in UK time; the database and the API keep UTC.
@@ -43,6 +43,16 @@ def fmt_date(dt: datetime | date | None) -> str:
     d = local(dt) if isinstance(dt, datetime) else dt
     assert d is not None
     return d.strftime("%-d %b %Y")
+
+
+def fmt_isodate(value: str | None) -> str:
+    """An ISO date string as stored in JSON (``2025-02-14``) -> ``14 Feb 2025``."""
+    if not value:
+        return "—"
+    try:
+        return date.fromisoformat(str(value)[:10]).strftime("%-d %b %Y")
+    except ValueError:
+        return str(value)
 
 
 def fmt_money(value: int | float | None) -> str:
@@ -80,10 +90,12 @@ def fmt_label(value: str | None) -> str:
 env.filters["datetime"] = fmt_datetime
 env.filters["date"] = fmt_date
 env.filters["money"] = fmt_money
+env.filters["isodate"] = fmt_isodate
 env.filters["number"] = fmt_number
 env.filters["duration"] = fmt_duration
 env.filters["label"] = fmt_label
 env.filters["source"] = source_name
+env.filters["property_type"] = property_type_name
 env.globals["STAGES"] = STAGES
 
 
