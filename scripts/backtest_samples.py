@@ -1,7 +1,12 @@
 """Back-test on the shared Price Paid samples: for each, train on every month but the last
 three and test on those three (``doorstep valuation backtest``), with unit coordinates.
 
-    python scripts/backtest_samples.py [--data ../shared/data] [--no-geo]
+    python scripts/backtest_samples.py [--data ../shared/data] [--no-geo] [--validate]
+        [--sample NAME]
+
+``--validate`` never looks at the test months: it drops them, then trains on the months
+before the last three that remain and values those three. Choose designs and parameters on
+these validation figures; report the test figures only for the design adopted.
 
 Prints one JSON object: the back-test's figures per sample."""
 
@@ -22,9 +27,14 @@ SAMPLE_AREAS = {"SW", "NE", "M", "BL", "OL", "SK", "WN", "WA"}
 AREA = re.compile(r"([A-Z]{1,2})[0-9]")
 
 
-def split(src: Path, folder: Path, months: int = 3) -> tuple[Path, Path, list[str]]:
+def split(
+    src: Path, folder: Path, months: int = 3, validate: bool = False
+) -> tuple[Path, Path, list[str]]:
     with gzip.open(src, "rt", encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f))
+    if validate:
+        test_months = set(sorted({r[2][:7] for r in rows})[-months:])
+        rows = [r for r in rows if r[2][:7] not in test_months]
     held = sorted({r[2][:7] for r in rows})[-months:]
     train, test = folder / f"{src.stem}.train.csv", folder / f"{src.stem}.test.csv"
     for path, keep in ((train, False), (test, True)):
@@ -39,6 +49,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, default=root.parent / "shared" / "data")
     p.add_argument("--no-geo", action="store_true", help="Locate by sector centroids only.")
+    p.add_argument(
+        "--validate",
+        action="store_true",
+        help="Hold out the last three training months instead of the test months.",
+    )
+    p.add_argument("--sample", action="append", choices=SAMPLES, help="Only these samples.")
     args = p.parse_args()
     doorstep = str(Path(sys.executable).parent / "doorstep")
     results = {}
@@ -54,8 +70,9 @@ def main() -> None:
                     m = AREA.match(line)
                     if m and m.group(1) in SAMPLE_AREAS:
                         out.write(line)
-        for name in SAMPLES:
-            train, test, held = split(args.data / "price-paid" / f"pp_{name}.csv.gz", folder)
+        for name in args.sample or SAMPLES:
+            src = args.data / "price-paid" / f"pp_{name}.csv.gz"
+            train, test, held = split(src, folder, validate=args.validate)
             cmd = [doorstep, "valuation", "backtest", "--train", str(train), "--test", str(test)]
             if not args.no_geo:
                 cmd += ["--geo", str(geo)]
