@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from doorstep.errors import DoorstepError, ValidationFailed
 from doorstep.leads import api as leads_api
 from doorstep.offices import api as offices_api
 from doorstep.ops import health
+from doorstep.ops import logging as ops_logging
 from doorstep.ops.middleware import RequestContextMiddleware
 from doorstep.statuses import api as statuses_api
 from doorstep.web import about
@@ -66,9 +68,20 @@ def _api_error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Methods of every route on this path (Starlette's 405 names only the first route's)."""
+    methods: set[str] = set()
+    for path, ops in request.app.openapi()["paths"].items():
+        pattern = "^" + re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(path)) + "$"
+        if re.match(pattern, request.url.path):
+            methods |= {m.upper() for m in ops}
+    return sorted(methods)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     settings.check()
+    ops_logging.configure_once(settings.log_level, settings.log_json)
     app = FastAPI(
         title="Doorstep Lead API",
         version=f"v103 (Doorstep {__version__})",
@@ -94,17 +107,11 @@ def create_app() -> FastAPI:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         messages = {404: "Not found.", 405: "Method not allowed."}
         message = messages.get(exc.status_code, str(exc.detail))
-        return _api_error(request, exc.status_code, {"message": message}, exc.headers)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        rid = getattr(request.state, "request_id", "")
-        return _api_error(
-            request,
-            500,
-            {"message": f"Internal server error. Quote request id {rid} when reporting it."},
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route's methods; the path may have several.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return _api_error(request, exc.status_code, {"message": message}, headers)
 
     app.include_router(leads_api.router)
     app.include_router(offices_api.router)

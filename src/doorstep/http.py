@@ -48,6 +48,15 @@ def validation_errors(exc: ValidationError) -> dict[str, list[str]]:
     return out
 
 
+class _NotJSON(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON does not.
+    raise _NotJSON(name)
+
+
 async def read_json(request: Request) -> Any:
     if not is_json_content_type(request.headers.get("content-type")):
         raise UnsupportedMediaType(
@@ -55,13 +64,31 @@ async def read_json(request: Request) -> Any:
         )
     raw = await request.body()
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as e:
         raise MalformedJSON(f"The request body is not valid UTF-8 (byte {e.start}).") from None
+    except _NotJSON as e:
+        raise MalformedJSON(
+            f"The request body is not valid JSON: {e} is not a JSON value."
+        ) from None
     except json.JSONDecodeError as e:
         raise MalformedJSON(
             f"The request body is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}."
         ) from None
+
+
+def has_nul(value: Any) -> bool:
+    """NUL characters cannot be stored in PostgreSQL text; no real field needs one."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+NUL_REASON = "Must not contain NUL (\\u0000) characters."
 
 
 def validate(model: type[M], data: Any) -> M:
@@ -70,10 +97,14 @@ def validate(model: type[M], data: Any) -> M:
             {"body": ["The request body must be a JSON object."]},
             message="The request body must be a JSON object.",
         )
+    errors = {k: [NUL_REASON] for k, v in data.items() if k in model.model_fields and has_nul(v)}
     try:
-        return model.model_validate(data)
+        result = model.model_validate(data)
     except ValidationError as e:
-        raise ValidationFailed(validation_errors(e)) from None
+        raise ValidationFailed({**validation_errors(e), **errors}) from None
+    if errors:
+        raise ValidationFailed(errors)
+    return result
 
 
 async def parse_body(request: Request, model: type[M]) -> tuple[M, dict[str, Any]]:

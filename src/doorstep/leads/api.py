@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -13,10 +14,11 @@ from doorstep.auth.api_key import ApiActor
 from doorstep.auth.principal import Actor
 from doorstep.db import SessionDep
 from doorstep.errors import NotFound, ValidationFailed
-from doorstep.http import read_json, validate
+from doorstep.http import NUL_REASON, has_nul, read_json, validate
 from doorstep.leads import examples, service
 from doorstep.leads.schemas import NOT_UPDATABLE, LeadCreate, LeadUpdate
 from doorstep.leads.serialize import read_lead
+from doorstep.models import Lead
 from doorstep.ops import metrics
 
 router = APIRouter(prefix="/api/v103", tags=["Leads"])
@@ -46,7 +48,7 @@ def create_and_respond(
     body: Any,
     model: type[LeadCreate],
     default_source: str,
-    enrich: Any = None,
+    enrich: Callable[[Lead], None] | None = None,
 ) -> JSON:
     """Shared by create and valuation: idempotency, validation, creation, one response."""
     key = request.headers.get("idempotency-key")
@@ -154,6 +156,9 @@ def person_leads(
     last_name: Annotated[str | None, Query(alias="lastName")] = None,
 ) -> JSON:
     """Leads matching every given parameter, newest first. `email` or `phone` is required."""
+    params = {"email": email, "phone": phone, "firstName": first_name, "lastName": last_name}
+    if bad := {k: [NUL_REASON] for k, v in params.items() if has_nul(v)}:
+        raise ValidationFailed(bad)
     if not (email or "").strip() and not (phone or "").strip():
         raise ValidationFailed(
             {

@@ -17,11 +17,13 @@ from doorstep.models import Account, Office, OfficeCoverage, PostcodeUnit
 class Route:
     office_id: int | None
     out_of_area_distance: float | None
-    reason: str  # exact | nearest | default | none
+    reason: str  # explicit | exact | nearest | default | none
     matched_code: str | None = None
     location: Location | None = None
 
     def explain(self) -> str:
+        if self.reason == "explicit":
+            return "The office was chosen in the request (office_id)."
         if self.reason == "exact":
             return f"Covered by the entry {self.matched_code}."
         if self.reason == "nearest":

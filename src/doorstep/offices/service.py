@@ -55,6 +55,26 @@ def _validate(name: str, postcode: str | None) -> tuple[str, str | None]:
     return name, pc
 
 
+def _validate_all(
+    name: str, postcode: str | None, coverage: Iterable[str] | None
+) -> tuple[str, str | None, list[CoverageEntry] | None]:
+    """Every problem with an office's fields, reported at once."""
+    errors: dict[str, list[str]] = {}
+    try:
+        name, pc = _validate(name, postcode)
+    except ValidationFailed as e:
+        errors.update(e.errors or {})
+    entries = None
+    if coverage is not None:
+        try:
+            entries = parse_coverage(coverage)
+        except ValidationFailed as e:
+            errors.update(e.errors or {})
+    if errors:
+        raise ValidationFailed(errors)
+    return name, pc, entries
+
+
 def office_query(account_id: int) -> Select[Office]:
     return select(Office).where(Office.account_id == account_id)
 
@@ -112,13 +132,12 @@ def create_office(
     postcode: str | None,
     coverage: Iterable[str] = (),
 ) -> Office:
-    name, pc = _validate(name, postcode)
-    entries = parse_coverage(coverage)
+    name, pc, entries = _validate_all(name, postcode, coverage)
     office = Office(account_id=account_id, name=name, postcode=pc)
     _place(session, office)
     session.add(office)
     session.flush()
-    set_coverage(session, office, entries)
+    set_coverage(session, office, entries or [])
     account = session.get(Account, account_id)
     if account is not None and account.default_office_id is None:
         account.default_office_id = office.id
@@ -135,8 +154,7 @@ def update_office(
     coverage: Iterable[str] | None = None,
 ) -> Office:
     office = get_office(session, account_id, office_id)
-    name, pc = _validate(name, postcode)
-    entries = parse_coverage(coverage) if coverage is not None else None
+    name, pc, entries = _validate_all(name, postcode, coverage)
     office.name = name
     if pc != office.postcode:
         office.postcode = pc

@@ -35,6 +35,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str = "INFO", as_json: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler._doorstep = True  # type: ignore[attr-defined]
     handler.setFormatter(
         JsonFormatter() if as_json else logging.Formatter("%(levelname)s %(name)s %(message)s")
     )
@@ -46,3 +47,9 @@ def configure(level: str = "INFO", as_json: bool = True) -> None:
         logging.getLogger(name).propagate = True
     # Access lines come from our middleware, with the request id and the route.
     logging.getLogger("uvicorn.access").disabled = True
+
+
+def configure_once(level: str = "INFO", as_json: bool = True) -> None:
+    """For each worker process (they are spawned, so the parent's set-up is not inherited)."""
+    if not any(getattr(h, "_doorstep", False) for h in logging.getLogger().handlers):
+        configure(level, as_json)

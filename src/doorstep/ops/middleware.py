@@ -4,6 +4,7 @@ the request log row of an authenticated request, written after the response is s
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -64,10 +65,12 @@ class RequestContextMiddleware:
             return message
 
         status = 500
+        started_response = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
@@ -75,6 +78,26 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, limited_receive, send_with_id)
+        except Exception:
+            # The one place an unexpected error becomes a 500: logged in full with the
+            # request id, shown to the client without internals.
+            logging.getLogger("doorstep").exception("unhandled error")
+            state["error"] = "Internal server error."
+            if not started_response:
+                body = json.dumps(
+                    {"message": f"Internal server error. Quote request id {rid} when reporting it."}
+                ).encode()
+                await send_with_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send_with_id({"type": "http.response.body", "body": body})
         finally:
             duration = time.perf_counter() - started
             route = scope.get("route")

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import json
+import os
+
+from typer.testing import CliRunner
+
+from doorstep.cli import app as cli
+
+runner = CliRunner()
+
+
+def test_demo_sets_up_real_offices_and_prints_a_working_token(client, engine):
+    r = runner.invoke(cli, ["demo", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["account_name"] == "Demo Brand"
+    offices = client.get("/api/v103/offices", headers={"X-API-KEY": out["token"]}).json()["data"]
+    names = {o["name"] for o in offices}
+    assert {"Nottingham", "Derby", "Wimbledon", "Newcastle", "Manchester"} <= names
+    # running it again reuses the account and its offices
+    again = json.loads(runner.invoke(cli, ["demo", "--json"]).stdout)
+    assert again["account_id"] == out["account_id"] and again["token"] != out["token"]
+    offices = client.get("/api/v103/offices", headers={"X-API-KEY": again["token"]}).json()["data"]
+    assert len(offices) == len(names)
+
+
+def test_db_upgrade(engine):
+    r = runner.invoke(cli, ["db", "upgrade"])
+    assert r.exit_code == 0 and "up to date" in r.stdout
+
+
+def test_production_serve_refuses_the_development_secret(engine, monkeypatch):
+    from doorstep.config import get_settings
+
+    monkeypatch.delenv("DOORSTEP_SECRET_KEY", raising=False)
+    try:
+        r = runner.invoke(cli, ["serve", "--production"])
+        assert r.exit_code == 1
+        assert "DOORSTEP_SECRET_KEY" in r.stderr
+    finally:
+        os.environ.pop("DOORSTEP_ENVIRONMENT", None)  # set by `serve --production` itself
+        get_settings.cache_clear()

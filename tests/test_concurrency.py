@@ -1,0 +1,77 @@
+"""Simultaneous requests against a real server with two worker processes."""
+
+from __future__ import annotations
+
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from doorstep.models import Lead
+from tests.conftest import lead_body
+from tests.live import live_server
+
+
+@pytest.fixture(scope="module")
+def server(engine):
+    with live_server(workers=2) as (base, _proc):
+        yield base
+
+
+def _fire(base, n, make_request):
+    with ThreadPoolExecutor(max_workers=n) as pool, httpx.Client(base_url=base, timeout=60) as c:
+        return list(pool.map(lambda i: make_request(c, i), range(n)))
+
+
+def test_50_simultaneous_creates_for_one_new_person_make_one_parent(server, owner, session):
+    def create(c, i):
+        body = lead_body(email="crowd@example.com", phone=f"0770090{i:04d}")
+        return c.post("/api/v103/leads", json=body, headers=owner.headers)
+
+    responses = _fire(server, 50, create)
+    assert [r.status_code for r in responses] == [200] * 50
+    leads = session.scalars(select(Lead).where(Lead.account_id == owner.account_id)).all()
+    parents = [lead for lead in leads if lead.is_parent]
+    assert len(leads) == 50 and len(parents) == 1
+    assert all(lead.parent_id == parents[0].id for lead in leads if not lead.is_parent)
+    assert parents[0].parent_id is None
+
+
+def test_simultaneous_uses_of_one_idempotency_key_create_one_lead(server, owner, session):
+    body = lead_body(email="once@example.com")
+
+    def create(c, i):
+        headers = {**owner.headers, "Idempotency-Key": "order-7"}
+        return c.post("/api/v103/leads", json=body, headers=headers)
+
+    responses = _fire(server, 8, create)
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.json()["id"] for r in responses}) == 1
+    count = len(session.scalars(select(Lead.id).where(Lead.account_id == owner.account_id)).all())
+    assert count == 1
+
+
+def test_the_rate_limit_holds_across_worker_processes(server, engine):
+    from tests.conftest import make_agency
+
+    agency = make_agency("Limited", (("Derby", "DE1 1JX", "DE1"),), rate_limit=20)
+    if time.time() % 60 > 45:  # keep the burst inside one minute window
+        time.sleep(61 - time.time() % 60)
+
+    def hit(c, i):
+        return c.get("/api/v103/offices", headers=agency.headers).status_code
+
+    codes = _fire(server, 40, hit)
+    assert (codes.count(200), codes.count(429)) == (20, 20)
+
+
+def test_a_200_means_the_lead_is_committed(engine, owner, session):
+    with live_server(workers=1) as (base, proc):
+        r = httpx.post(base + "/api/v103/leads", json=lead_body(), headers=owner.headers)
+        assert r.status_code == 200
+        proc.send_signal(signal.SIGKILL)  # crash right after the response
+        proc.wait(10)
+    assert session.get(Lead, r.json()["id"]) is not None

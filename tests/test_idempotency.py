@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from doorstep import db
+from doorstep.models import IdempotencyKey, Lead
+from doorstep.models.base import utcnow
+from tests.conftest import lead_body
+
+
+def post(client, agency, body, key):
+    return client.post(
+        "/api/v103/leads", json=body, headers={**agency.headers, "Idempotency-Key": key}
+    )
+
+
+def lead_count(session, agency):
+    return session.scalar(
+        select(func.count()).select_from(Lead).where(Lead.account_id == agency.account_id)
+    )
+
+
+def test_the_same_key_and_body_replays_the_first_response(client, owner, session):
+    first = post(client, owner, lead_body(), "k-1")
+    again = post(client, owner, lead_body(), "k-1")
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert lead_count(session, owner) == 1
+
+
+def test_the_same_body_in_another_key_order_is_the_same_body(client, owner):
+    body = lead_body()
+    first = post(client, owner, body, "k-2")
+    again = post(client, owner, dict(reversed(list(body.items()))), "k-2")
+    assert again.json()["id"] == first.json()["id"]
+
+
+def test_the_same_key_with_another_body_is_409(client, owner, session):
+    post(client, owner, lead_body(), "k-3")
+    r = post(client, owner, lead_body(first_name="Tyler"), "k-3")
+    assert r.status_code == 409
+    assert "Idempotency-Key" in r.json()["message"]
+    assert lead_count(session, owner) == 1
+
+
+def test_keys_are_per_account(client, owner, other, session):
+    post(client, owner, lead_body(), "shared")
+    r = post(client, other, lead_body(), "shared")
+    assert r.status_code == 200 and r.json()["account_id"] == other.account_id
+
+
+def test_a_failed_request_does_not_use_up_the_key(client, owner):
+    assert post(client, owner, lead_body(email="bad"), "k-4").status_code == 422
+    assert post(client, owner, lead_body(), "k-4").status_code == 200
+
+
+def test_a_key_older_than_24_hours_is_forgotten(client, owner, session):
+    first = post(client, owner, lead_body(), "k-5").json()
+    with db.transaction() as s:
+        s.execute(update(IdempotencyKey).values(created_at=utcnow() - timedelta(hours=25)))
+    again = post(client, owner, lead_body(), "k-5").json()
+    assert again["id"] != first["id"]
+
+
+def test_an_overlong_key_is_422(client, owner):
+    r = post(client, owner, lead_body(), "k" * 256)
+    assert r.status_code == 422 and "Idempotency-Key" in r.json()["errors"]
