@@ -11,7 +11,6 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -141,9 +140,7 @@ class RequestContextMiddleware:
 
 def _write_log(entry: dict[str, Any]) -> None:
     try:
-        with db.transaction() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                session.execute(text("SET LOCAL synchronous_commit = off"))
-            tokens.write_log(session, **entry)
+        with db.autocommit() as conn:
+            tokens.write_log(conn, **entry)
     except Exception:
         logging.getLogger("doorstep.request_log").exception("could not write the request log")

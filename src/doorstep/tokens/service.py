@@ -9,13 +9,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import case, delete, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection, case, delete, func, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from doorstep import db
 from doorstep.errors import NotFound, ValidationFailed
-from doorstep.models import ApiToken, RateCounter, RequestLog
+from doorstep.models import Account, ApiToken, RateCounter, RequestLog
 from doorstep.models.base import utcnow
 
 TOKEN_PREFIX = "ds_"
@@ -73,50 +73,95 @@ def revoke_token(session: Session, account_id: int | None, token_id: int) -> Api
     return token
 
 
-def authenticate(session: Session, secret: str) -> ApiToken | None:
-    """The live token for a presented key, or None (unknown or revoked)."""
-    if not secret:
-        return None
-    return session.scalar(
-        select(ApiToken).where(
-            ApiToken.token_hash == hash_token(secret), ApiToken.revoked_at.is_(None)
-        )
+@dataclass(frozen=True)
+class Admission:
+    """A live token presented with a request, and that request counted against its limit."""
+
+    token_id: int
+    account_id: int
+    account_name: str
+    limit: int  # requests a minute; 0 = unlimited
+    retry_after: int  # seconds; 0 = allowed
+
+
+# PostgreSQL: find the live token and count the request in one statement (one round trip).
+# set_config(..., true) turns synchronous commit off for this statement's own transaction:
+# a counter is bookkeeping, it need not wait for the WAL flush.
+_ADMIT_PG = db.Statement(
+    """
+    WITH token AS (
+        SELECT t.id, t.account_id, a.name,
+            coalesce(t.rate_limit_per_minute, :default_limit) AS lim
+        FROM api_tokens t JOIN accounts a ON a.id = t.account_id
+        WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
+    ), counted AS (
+        INSERT INTO rate_counters (token_id, "window", count)
+        SELECT id, :window, 1 FROM token WHERE lim > 0
+        ON CONFLICT (token_id, "window") DO UPDATE SET count = rate_counters.count + 1
+        RETURNING count
     )
+    SELECT token.id, token.account_id, token.name, token.lim, (SELECT count FROM counted),
+        set_config('synchronous_commit', 'off', true)
+    FROM token
+    """
+)
 
 
-def effective_limit(token: ApiToken, default: int) -> int:
-    return default if token.rate_limit_per_minute is None else token.rate_limit_per_minute
-
-
-def hit_rate_limit(session: Session, token_id: int, limit: int, now: float | None = None) -> int:
-    """Count one request in the token's current minute; return seconds to wait (0 = allowed).
+def admit(
+    conn: Connection, secret: str, default_limit: int, now: float | None = None
+) -> Admission | None:
+    """The live token for a presented key, with this request counted in the token's current
+    minute; None for an unknown or revoked key. Run it outside the request's transaction
+    (``db.autocommit``): the counter row is hot, its lock must be held only for a moment.
 
     Fixed one-minute windows in a shared table, so the limit holds across processes and
-    hosts. The caller runs this in its own short transaction: the counter row is hot."""
-    if limit <= 0:
-        return 0
+    hosts. Revocation takes effect on the next request: nothing is cached."""
+    if not secret:
+        return None
     now = time.time() if now is None else now
     window = int(now // 60)
-    ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    token_hash = hash_token(secret)
+    if conn.dialect.name == "postgresql":
+        row = _ADMIT_PG(
+            conn, {"token_hash": token_hash, "default_limit": default_limit, "window": window}
+        ).first()
+        if row is None:
+            return None
+        token_id, account_id, account_name, limit, count = row[:5]
+    else:
+        found = conn.execute(
+            select(ApiToken.id, ApiToken.account_id, Account.name, ApiToken.rate_limit_per_minute)
+            .join(Account, Account.id == ApiToken.account_id)
+            .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+        ).first()
+        if found is None:
+            return None
+        token_id, account_id, account_name, own = found
+        limit = default_limit if own is None else own
+        count = _count(conn, token_id, window) if limit > 0 else None
+    if count == 1 and window % 10 == 0:
+        # Old windows are useless; sweep them now and then.
+        conn.execute(
+            delete(RateCounter).where(
+                RateCounter.token_id == token_id, RateCounter.window < window - 1
+            )
+        )
+    wait = 0
+    if count is not None and count > limit > 0:
+        wait = max(1, int(60 - (now % 60)) + 1)
+    return Admission(token_id, account_id, account_name, limit, wait)
+
+
+def _count(conn: Connection, token_id: int, window: int) -> int:
     stmt = (
-        ins(RateCounter)
+        sqlite_insert(RateCounter)
         .values(token_id=token_id, window=window, count=1)
         .on_conflict_do_update(
             index_elements=["token_id", "window"], set_={"count": RateCounter.count + 1}
         )
         .returning(RateCounter.count)
     )
-    count = session.execute(stmt).scalar_one()
-    if count == 1 and window % 10 == 0:
-        # Old windows are useless; sweep them now and then.
-        session.execute(
-            delete(RateCounter).where(
-                RateCounter.token_id == token_id, RateCounter.window < window - 1
-            )
-        )
-    if count > limit:
-        return max(1, int(60 - (now % 60)) + 1)
-    return 0
+    return int(conn.execute(stmt).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -155,5 +200,11 @@ def list_tokens(session: Session, account_id: int) -> list[ApiToken]:
     )
 
 
-def write_log(session: Session, **fields: object) -> None:
-    session.execute(insert(RequestLog).values(**fields))
+_LOG = insert(RequestLog)
+# As for the rate counter: a log row is bookkeeping and need not wait for the WAL flush.
+_LOG_ASYNC_COMMIT = _LOG.returning(func.set_config("synchronous_commit", "off", True))
+
+
+def write_log(conn: Connection, **fields: object) -> None:
+    """One request-log row, in its own transaction (``db.autocommit``)."""
+    conn.execute(_LOG_ASYNC_COMMIT if conn.dialect.name == "postgresql" else _LOG, fields)
