@@ -218,13 +218,14 @@ def smoke(target: load.Target, body: dict[str, Any]) -> None:
 # -- measurement -------------------------------------------------------------------------
 
 
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
+def cpu_seconds(pids: list[int]) -> dict[int, tuple[float, float]]:
+    """(user, system) CPU seconds of each process so far."""
     tick = os.sysconf("SC_CLK_TCK")
     out = {}
     for pid in pids:
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+            out[pid] = (int(fields[11]) / tick, int(fields[12]) / tick)
     return out
 
 
@@ -246,10 +247,14 @@ def cpu_meter(server: Server, url: URL) -> Iterator[dict[str, Any]]:
     yield out
     app1 = cpu_seconds(server.pids())
     db1 = cpu_seconds(backend_pids(url))
-    per_process = sorted((v - app0.get(p, 0.0) for p, v in app1.items()), reverse=True)
+    app = {
+        p: (u - app0.get(p, (0, 0))[0], s - app0.get(p, (0, 0))[1]) for p, (u, s) in app1.items()
+    }
+    per_process = sorted((u + s for u, s in app.values()), reverse=True)
     out["app_cpu_s"] = sum(per_process)
+    out["app_sys_s"] = sum(s for _, s in app.values())
     out["app_cpu_split_s"] = [round(v, 2) for v in per_process if v >= 0.01]
-    out["db_cpu_s"] = sum(v - db0.get(p, 0.0) for p, v in db1.items())
+    out["db_cpu_s"] = sum(u + s - sum(db0.get(p, (0, 0))) for p, (u, s) in db1.items())
 
 
 @contextlib.contextmanager
@@ -323,6 +328,7 @@ def summarise(name: str, r: load.LoadResult, cpu: dict[str, Any]) -> dict[str, A
         "p50_ms": round(load.percentile(r.latencies_ms, 50), 2),
         "p99_ms": round(load.percentile(r.latencies_ms, 99), 2),
         "app_cpu_ms_per_request": round(cpu["app_cpu_s"] * 1000 / ok, 3),
+        "app_sys_share": round(cpu["app_sys_s"] / max(cpu["app_cpu_s"], 1e-9), 2),
         "db_cpu_ms_per_request": round(cpu["db_cpu_s"] * 1000 / ok, 3),
         "loadgen_cpu_ms_per_request": round(r.client_cpu_s * 1000 / ok, 3),
         "app_cpu_s_by_process": cpu["app_cpu_split_s"],
@@ -335,7 +341,8 @@ def print_run(row: dict[str, Any]) -> None:
         f"p50 {row['p50_ms']:>7.2f} ms   p99 {row['p99_ms']:>7.2f} ms   "
         f"errors {row['errors']:<4} "
         f"cpu/req app {row['app_cpu_ms_per_request']:.2f} ms, "
-        f"db {row['db_cpu_ms_per_request']:.2f} ms; app cpu s by process "
+        f"db {row['db_cpu_ms_per_request']:.2f} ms; app sys {row['app_sys_share']:.0%}, "
+        f"app cpu s by process "
         f"{row['app_cpu_s_by_process']}",
         flush=True,
     )

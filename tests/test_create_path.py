@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
-from doorstep import db
+from doorstep import db, statements
 from doorstep.auth.principal import Actor
 from doorstep.geo.distance import haversine_m
 from doorstep.geo.geography import Location, centroids
@@ -123,7 +123,7 @@ def test_the_nearest_coverage_index_agrees_with_a_full_scan(raw, lat, lon, unit_
 
 def test_one_statement_counts_the_request_and_finds_the_token(owner, session):
     now = 1_800_000_040.0  # 20 s before the end of its minute
-    with db.autocommit() as conn:
+    with statements.autocommit() as conn:
         first = tokens.admit(conn, owner.token, default_limit=2, now=now)
         tokens.admit(conn, owner.token, default_limit=2, now=now)
         third = tokens.admit(conn, owner.token, default_limit=2, now=now)
@@ -138,7 +138,7 @@ def test_one_statement_counts_the_request_and_finds_the_token(owner, session):
 
 
 def test_an_unlimited_token_is_not_counted(owner, session):
-    with db.autocommit() as conn:
+    with statements.autocommit() as conn:
         admitted = tokens.admit(conn, owner.token, default_limit=0)
     assert (admitted.limit, admitted.retry_after) == (0, 0)
     assert session.scalars(select(RateCounter)).all() == []

@@ -3,22 +3,24 @@ services flush, the dependency commits before the response is sent, so a 200 mea
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+import asyncio
+import contextvars
+import functools
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar
 
-import anyio
-import anyio.to_thread
 from fastapi import Depends
-from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from doorstep.config import get_settings
 
+T = TypeVar("T")
+
 _engine: Engine | None = None
-_autocommit: Engine | None = None
 _factory: sessionmaker[Session] | None = None
 
 
@@ -73,17 +75,11 @@ def get_engine() -> Engine:
 
 def set_engine(engine: Engine | None) -> None:
     """Swap the process engine (tests, CLI with an explicit URL)."""
-    global _engine, _autocommit, _factory
+    global _engine, _factory
     if _engine is not None and _engine is not engine:
         _engine.dispose()
     _engine = engine
     _factory = sessionmaker(engine, expire_on_commit=False, autoflush=False) if engine else None
-    # The same pool; on PostgreSQL a connection checked out through it runs each statement
-    # as its own transaction, without BEGIN/COMMIT round trips. SQLite keeps its explicit
-    # BEGIN IMMEDIATE (see build_engine), which the AUTOCOMMIT setting would undo.
-    _autocommit = engine
-    if engine is not None and not is_sqlite(engine):
-        _autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def session_factory() -> sessionmaker[Session]:
@@ -104,47 +100,6 @@ def transaction() -> Iterator[Session]:
             raise
 
 
-class Statement:
-    """A ``text()`` statement compiled once per dialect and run with ``exec_driver_sql``.
-
-    For the few statements every request runs: SQLAlchemy's per-call cache look-up and
-    parameter processing cost several times what PostgreSQL spends on them. Parameters are
-    passed to the driver as they are, so they must be plain values (no JSON, no dates)."""
-
-    def __init__(self, sql: str) -> None:
-        self.clause = text(sql)
-        # dialect name -> (SQL in the driver's parameter style, names of positional parameters)
-        self._compiled: dict[str, tuple[str, list[str] | None]] = {}
-
-    def __call__(
-        self, conn: Connection, params: Mapping[str, Any]
-    ) -> CursorResult[*tuple[Any, ...]]:
-        compiled = self._compiled.get(conn.dialect.name)
-        if compiled is None:
-            c = cast(SQLCompiler, self.clause.compile(dialect=conn.dialect))
-            compiled = self._compiled[conn.dialect.name] = (
-                c.string,
-                c.positiontup if c.positional else None,
-            )
-        sql, positions = compiled
-        if positions is not None:
-            return conn.exec_driver_sql(sql, tuple(params[k] for k in positions))
-        return conn.exec_driver_sql(sql, dict(params))
-
-
-@contextmanager
-def autocommit() -> Iterator[Connection]:
-    """A connection for single-statement bookkeeping writes (rate counters, request logs):
-    each statement commits on its own, and the caller's transaction, if any, is not involved.
-    On SQLite the statements share one short transaction, committed at the end."""
-    get_engine()
-    assert _autocommit is not None
-    with _autocommit.connect() as conn:
-        yield conn
-        if conn.in_transaction():  # SQLite
-            conn.commit()
-
-
 def _finish(session: Session, commit: bool) -> None:
     try:
         if commit:
@@ -155,15 +110,26 @@ def _finish(session: Session, commit: bool) -> None:
         session.close()
 
 
+# Short blocking database calls made from async code (authentication, the session's commit,
+# the request log) run on their own threads: a trip through asyncio's executor costs a third
+# of one through AnyIO's thread pool, and a commit never queues behind the endpoints that
+# fill that pool, some of them waiting for this very transaction's locks.
+_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="doorstep-db")
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on a database thread, with the caller's context (its request id)."""
+    call = functools.partial(contextvars.copy_context().run, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(_executor, call)
+
+
 async def _end(session: Session, commit: bool) -> None:
     if not session.in_transaction():
         session.close()  # it holds no connection: nothing to wait for
         return
-    # Like FastAPI's own teardown of sync dependencies: outside the thread pool's limit (a
-    # commit must not queue behind requests that wait for this transaction's locks) and
-    # shielded, so a client that goes away cannot leave the transaction open.
-    with anyio.CancelScope(shield=True):
-        await anyio.to_thread.run_sync(_finish, session, commit, limiter=anyio.CapacityLimiter(1))
+    # Shielded: a client that goes away cannot cut the commit (or rollback) short; _finish
+    # closes the session on its thread whatever happens here.
+    await asyncio.shield(in_thread(_finish, session, commit))
 
 
 async def _request_session() -> AsyncIterator[Session]:

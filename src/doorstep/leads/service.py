@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -17,12 +18,12 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     or_,
     select,
 )
 from sqlalchemy.orm import Session
 
-from doorstep import db
 from doorstep.auth.principal import Actor
 from doorstep.errors import NotFound, ValidationFailed
 from doorstep.leads import serialize
@@ -33,6 +34,7 @@ from doorstep.models.base import utcnow
 from doorstep.models.status import NEW_STATUS_ID, NEW_STATUS_NAME
 from doorstep.offices import routing
 from doorstep.offices.service import office_exists, office_name
+from doorstep.statements import Statement
 from doorstep.statuses import service as statuses
 
 
@@ -54,12 +56,12 @@ def _lock_person(conn: Connection, account_id: int, keys: list[str]) -> None:
             for k in keys
         }
     )
-    _LOCKS[len(ids)](conn, {f"k{i}": lock_id for i, lock_id in enumerate(ids)})
+    _LOCKS[len(ids)].run(conn, {f"k{i}": lock_id for i, lock_id in enumerate(ids)})
 
 
 # One statement per number of keys (a person has an email and at most one phone).
 _LOCKS = {
-    n: db.Statement("SELECT " + ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(n)))
+    n: Statement("SELECT " + ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(n)))
     for n in (1, 2)
 }
 
@@ -87,7 +89,7 @@ _INSERT = (
         )
         .where(_same_person)
         .order_by(_earlier.c.id)
-        .limit(1)
+        .limit(literal_column("1"))
         .scalar_subquery(),
     )
     .returning(_leads.c.id, _leads.c.is_parent, _leads.c.parent_id)
@@ -97,6 +99,11 @@ _INSERT = (
 # before_insert had the chance to fill any column.
 _COLUMNS = tuple(c.key for c in _leads.columns if c.key not in ("id", "is_parent", "parent_id"))
 _UNKNOWN = dict.fromkeys(_COLUMNS)
+
+
+@lru_cache(maxsize=8)
+def _insert(columns: tuple[str, ...]) -> Statement:
+    return Statement(_INSERT, columns)
 
 
 @dataclass(frozen=True)
@@ -167,12 +174,12 @@ def create_lead(
         lead = Lead(**values)
         before_insert(lead)
         values = {k: getattr(lead, k) for k in _COLUMNS}
-    row = conn.execute(
-        _INSERT,
+    ((lead_id, is_parent, parent_id),) = _insert(tuple(values)).run(
+        conn,
         {**values, "group_account_id": account_id, "group_email": email, "group_phone": phone_norm},
-    ).one()
-    values = {**_UNKNOWN, **values, "id": row.id, "is_parent": row.is_parent}
-    values["parent_id"] = row.parent_id
+    )
+    values = {**_UNKNOWN, **values, "id": lead_id, "is_parent": bool(is_parent)}
+    values["parent_id"] = parent_id
     account_name = actor.account_name
     if account_name is None:
         account_name = session.scalar(select(Account.name).where(Account.id == account_id))

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from doorstep import db
 from doorstep.geo.distance import EARTH_RADIUS_M, haversine_m
 from doorstep.geo.geography import Location, centroids, locate_parts
 from doorstep.geo.postcodes import KIND_RANK, routing_parts
+from doorstep.statements import Statement
 
 
 @dataclass(frozen=True)
@@ -67,13 +67,13 @@ WHERE o.id = (
     FROM accounts a WHERE a.id = :account_id
 )
 """
-_DEFAULT = db.Statement(_DEFAULT_SQL)
+_DEFAULT = Statement(_DEFAULT_SQL)
 
 # One round trip for every case: the coverage entries that contain the postcode (with their
 # offices' places, for ties); when there are none, every entry of the account (with unit
 # entries' coordinates), to measure the nearest; the postcode's own coordinates if imported;
 # and the default office.
-_ROUTE = db.Statement(
+_ROUTE = Statement(
     """
 WITH exact AS (
     SELECT office_id, kind, code FROM office_coverage
@@ -107,9 +107,9 @@ def route(session: Session, account_id: int, postcode: str | None) -> Route:
     conn = session.connection()
     parts = routing_parts(postcode)
     if not parts:
-        return _default(_DEFAULT(conn, {"account_id": account_id}).all())
+        return _default(_DEFAULT.run(conn, {"account_id": account_id}))
     codes = (*parts, None, None)[:4]
-    rows = _ROUTE(
+    rows = _ROUTE.run(
         conn,
         {
             "account_id": account_id,
@@ -118,7 +118,7 @@ def route(session: Session, account_id: int, postcode: str | None) -> Route:
             "sector": codes[2],
             "unit": codes[3],
         },
-    ).all()
+    )
     unit = next(((la, lo) for src, *_, la, lo in rows if src == "unit"), None)
     location = locate_parts(parts, unit)
 

@@ -9,14 +9,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, case, delete, func, insert, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
-from doorstep import db
 from doorstep.errors import NotFound, ValidationFailed
-from doorstep.models import Account, ApiToken, RateCounter, RequestLog
+from doorstep.models import ApiToken, RequestLog
 from doorstep.models.base import utcnow
+from doorstep.statements import Direct, Statement
 
 TOKEN_PREFIX = "ds_"
 
@@ -87,7 +86,7 @@ class Admission:
 # PostgreSQL: find the live token and count the request in one statement (one round trip).
 # set_config(..., true) turns synchronous commit off for this statement's own transaction:
 # a counter is bookkeeping, it need not wait for the WAL flush.
-_ADMIT_PG = db.Statement(
+_ADMIT_PG = Statement(
     """
     WITH token AS (
         SELECT t.id, t.account_id, a.name,
@@ -105,14 +104,32 @@ _ADMIT_PG = db.Statement(
     FROM token
     """
 )
+# SQLite (no data-modifying CTEs): the same in two statements.
+_FIND = Statement(
+    """
+    SELECT t.id, t.account_id, a.name, coalesce(t.rate_limit_per_minute, :default_limit)
+    FROM api_tokens t JOIN accounts a ON a.id = t.account_id
+    WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
+    """
+)
+_COUNT = Statement(
+    """
+    INSERT INTO rate_counters (token_id, "window", count) VALUES (:token_id, :window, 1)
+    ON CONFLICT (token_id, "window") DO UPDATE SET count = rate_counters.count + 1
+    RETURNING count
+    """
+)
+_SWEEP = Statement(
+    'DELETE FROM rate_counters WHERE token_id = :token_id AND "window" < :window - 1'
+)
 
 
 def admit(
-    conn: Connection, secret: str, default_limit: int, now: float | None = None
+    conn: Direct, secret: str, default_limit: int, now: float | None = None
 ) -> Admission | None:
     """The live token for a presented key, with this request counted in the token's current
     minute; None for an unknown or revoked key. Run it outside the request's transaction
-    (``db.autocommit``): the counter row is hot, its lock must be held only for a moment.
+    (``statements.autocommit``): the counter row is hot, its lock is held only a moment.
 
     Fixed one-minute windows in a shared table, so the limit holds across processes and
     hosts. Revocation takes effect on the next request: nothing is cached."""
@@ -120,48 +137,27 @@ def admit(
         return None
     now = time.time() if now is None else now
     window = int(now // 60)
-    token_hash = hash_token(secret)
+    params = {"token_hash": hash_token(secret), "default_limit": default_limit, "window": window}
     if conn.dialect.name == "postgresql":
-        row = _ADMIT_PG(
-            conn, {"token_hash": token_hash, "default_limit": default_limit, "window": window}
-        ).first()
-        if row is None:
+        rows = _ADMIT_PG.run(conn, params)
+        if not rows:
             return None
-        token_id, account_id, account_name, limit, count = row[:5]
+        token_id, account_id, account_name, limit, count = rows[0][:5]
     else:
-        found = conn.execute(
-            select(ApiToken.id, ApiToken.account_id, Account.name, ApiToken.rate_limit_per_minute)
-            .join(Account, Account.id == ApiToken.account_id)
-            .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
-        ).first()
-        if found is None:
+        rows = _FIND.run(conn, params)
+        if not rows:
             return None
-        token_id, account_id, account_name, own = found
-        limit = default_limit if own is None else own
-        count = _count(conn, token_id, window) if limit > 0 else None
+        token_id, account_id, account_name, limit = rows[0]
+        count = None
+        if limit > 0:
+            count = _COUNT.run(conn, {"token_id": token_id, "window": window})[0][0]
     if count == 1 and window % 10 == 0:
         # Old windows are useless; sweep them now and then.
-        conn.execute(
-            delete(RateCounter).where(
-                RateCounter.token_id == token_id, RateCounter.window < window - 1
-            )
-        )
+        _SWEEP.run(conn, {"token_id": token_id, "window": window})
     wait = 0
     if count is not None and count > limit > 0:
         wait = max(1, int(60 - (now % 60)) + 1)
     return Admission(token_id, account_id, account_name, limit, wait)
-
-
-def _count(conn: Connection, token_id: int, window: int) -> int:
-    stmt = (
-        sqlite_insert(RateCounter)
-        .values(token_id=token_id, window=window, count=1)
-        .on_conflict_do_update(
-            index_elements=["token_id", "window"], set_={"count": RateCounter.count + 1}
-        )
-        .returning(RateCounter.count)
-    )
-    return int(conn.execute(stmt).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -200,11 +196,17 @@ def list_tokens(session: Session, account_id: int) -> list[ApiToken]:
     )
 
 
-_LOG = insert(RequestLog)
-# As for the rate counter: a log row is bookkeeping and need not wait for the WAL flush.
-_LOG_ASYNC_COMMIT = _LOG.returning(func.set_config("synchronous_commit", "off", True))
+_LOG_COLUMNS = [c.key for c in RequestLog.__table__.columns if c.key != "id"]
+_LOG = {
+    "sqlite": Statement(insert(RequestLog), _LOG_COLUMNS),
+    # As for the rate counter: a log row is bookkeeping, it need not wait for the WAL flush.
+    "postgresql": Statement(
+        insert(RequestLog).returning(func.set_config("synchronous_commit", "off", True)),
+        _LOG_COLUMNS,
+    ),
+}
 
 
-def write_log(conn: Connection, **fields: object) -> None:
-    """One request-log row, in its own transaction (``db.autocommit``)."""
-    conn.execute(_LOG_ASYNC_COMMIT if conn.dialect.name == "postgresql" else _LOG, fields)
+def write_log(conn: Direct, **fields: object) -> None:
+    """One request-log row, in its own transaction (``statements.autocommit``)."""
+    _LOG[conn.dialect.name].run(conn, {"created_at": utcnow(), **fields})
