@@ -12,6 +12,7 @@ Everything else (the dashboard, the CLI, reads and updates) uses the ORM as usua
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,12 +53,16 @@ def autocommit() -> Iterator[Direct]:
         pooled.close()
 
 
+_ROWS = re.compile(r"^\s*(SELECT|WITH)\b|\bRETURNING\b", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
     positions: list[str] | None  # parameter names in order, for positional drivers
     processors: dict[str, Callable[[Any], Any]]
     fixed: dict[str, Any]  # values bound in the statement itself (e.g. SQLite's OFFSET 0)
+    returns_rows: bool  # known here: asking the cursor costs psycopg more than the fetch
 
 
 class Statement:
@@ -84,7 +89,8 @@ class Statement:
             if bind.value is not None:
                 fixed[name] = bind.value
         positions = list(c.positiontup or []) if c.positional else None
-        return _Compiled(c.string, positions, processors, fixed)
+        returns_rows = bool(c.effective_returning) or bool(_ROWS.search(c.string))
+        return _Compiled(c.string, positions, processors, fixed, returns_rows)
 
     def run(self, conn: Connection | Direct, params: Mapping[str, Any]) -> list[Any]:
         """Execute with ``params``; the rows it returns, if any, as tuples."""
@@ -105,6 +111,6 @@ class Statement:
             dict(params) if compiled.positions is None else [params[k] for k in compiled.positions],
         )
         try:
-            return cursor.fetchall() if cursor.description else []
+            return cursor.fetchall() if compiled.returns_rows else []
         finally:
             cursor.close()
