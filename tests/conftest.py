@@ -150,3 +150,16 @@ def lead_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not ...}
+
+
+@pytest.fixture
+def second_client(app: Any) -> Iterator[TestClient]:
+    """A second, independent browser session (its own cookies)."""
+    with TestClient(app) as c:
+        yield c
+
+
+def create_lead_api(client: TestClient, agency: Agency, **overrides: Any) -> dict[str, Any]:
+    r = client.post("/api/v103/leads", json=lead_body(**overrides), headers=agency.headers)
+    assert r.status_code == 200, r.text
+    return r.json()

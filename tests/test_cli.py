@@ -23,6 +23,8 @@ def test_demo_sets_up_real_offices_and_prints_a_working_token(client, engine):
     assert again["account_id"] == out["account_id"] and again["token"] != out["token"]
     offices = client.get("/api/v103/offices", headers={"X-API-KEY": again["token"]}).json()["data"]
     assert len(offices) == len(names)
+    # the previous run's token is revoked, not left to pile up
+    assert client.get("/api/v103/offices", headers={"X-API-KEY": out["token"]}).status_code == 401
 
 
 def test_db_upgrade(engine):

@@ -185,3 +185,33 @@ def test_geo_import_refuses_a_file_without_coordinates(engine, tmp_path):
     r = CliRunner().invoke(cli, ["geo", "import", str(path), "--quiet"])
     assert r.exit_code == 1
     assert "postcode" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("SW19", ("district", "SW19")),
+        ("sw1 9", ("sector", "SW1 9")),
+        ("NG15", ("district", "NG15")),
+        ("ng1 5", ("sector", "NG1 5")),
+        ("ng15fs", ("unit", "NG1 5FS")),
+        ("W1A", ("district", "W1A")),
+        ("DE", ("area", "DE")),
+        ("12345", None),
+        ("NG1 5F", None),
+    ],
+)
+def test_coverage_codes_respect_their_spacing(code, expected):
+    from doorstep.geo.postcodes import classify
+
+    assert classify(code) == expected
+
+
+def test_a_two_digit_district_is_not_mistaken_for_a_sector(client, engine):
+    agency = make_agency(
+        "London", (("Wimbledon", "SW19 1AA", "SW19,SW20"), ("Westminster", "SW1A 1AA", "SW1"))
+    )
+    lead = create(client, agency, advert_postcode="SW19 1AA")
+    assert (lead["office_name"], lead["out_of_area_distance"]) == ("Wimbledon", None)
+    assert create(client, agency, advert_postcode="SW1 9AA")["office_name"] == "Westminster"
+    assert create(client, agency, advert_postcode="SW19")["office_name"] == "Wimbledon"

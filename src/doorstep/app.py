@@ -5,23 +5,36 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from doorstep import __version__
+from doorstep.auth import pages as auth_pages
+from doorstep.auth.dashboard import LoginRequired
 from doorstep.config import get_settings
 from doorstep.errors import DoorstepError, ValidationFailed
 from doorstep.leads import api as leads_api
+from doorstep.leads import pages as leads_pages
 from doorstep.offices import api as offices_api
+from doorstep.offices import pages as offices_pages
 from doorstep.ops import health
 from doorstep.ops import logging as ops_logging
 from doorstep.ops.middleware import RequestContextMiddleware
+from doorstep.reports import pages as reports_pages
 from doorstep.statuses import api as statuses_api
+from doorstep.statuses import pages as statuses_pages
+from doorstep.tokens import pages as tokens_pages
+from doorstep.valuation import api as valuation_api
 from doorstep.web import about
+from doorstep.web.errors import html_error, wants_json
+from doorstep.web.templating import is_htmx
 
 log = logging.getLogger("doorstep")
 
@@ -58,14 +71,36 @@ Decisions where the v103 documentation is silent:
 """
 
 
+STATIC = Path(__file__).parent / "web" / "static"
+DASHBOARD_PAGES = (leads_pages, offices_pages, statuses_pages, tokens_pages, reports_pages)
+
+
 def _api_error(
     request: Request,
     status: int,
     body: dict[str, Any],
     headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
+) -> Response:
+    """The API's JSON error body, or the dashboard's error page / toast for its own paths."""
     request.state.error = body.get("message")
+    if not wants_json(request):
+        return html_error(
+            request,
+            status,
+            str(body.get("message")),
+            body.get("errors"),
+            dict(headers) if headers else None,
+        )
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _to_login(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    url = "/login" + (f"?next={quote(target)}" if target not in ("/", "/leads") else "")
+    if is_htmx(request):
+        # An htmx request cannot follow a redirect to a whole page: ask htmx to navigate.
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -75,6 +110,17 @@ def _allowed_methods(request: Request) -> list[str]:
         pattern = "^" + re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(path)) + "$"
         if re.match(pattern, request.url.path):
             methods |= {m.upper() for m in ops}
+    return sorted(methods)
+
+
+def _page_methods(request: Request) -> list[str]:
+    """The dashboard's pages are not in the OpenAPI schema: ask their routers."""
+    methods: set[str] = set()
+    for module in (auth_pages, about, *DASHBOARD_PAGES):
+        for route in module.router.routes:
+            regex = getattr(route, "path_regex", None)
+            if regex is not None and regex.match(request.url.path):
+                methods |= set(getattr(route, "methods", None) or ())
     return sorted(methods)
 
 
@@ -90,12 +136,16 @@ def create_app() -> FastAPI:
         redoc_url="/redoc",
     )
 
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        return _to_login(request)
+
     @app.exception_handler(DoorstepError)
-    async def _domain_error(request: Request, exc: DoorstepError) -> JSONResponse:
+    async def _domain_error(request: Request, exc: DoorstepError) -> Response:
         return _api_error(request, exc.status_code, exc.body(), exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _request_validation(request: Request, exc: RequestValidationError) -> Response:
         errors: dict[str, list[str]] = {}
         for err in exc.errors():
             loc = [str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path")]
@@ -104,20 +154,27 @@ def create_app() -> FastAPI:
         return _api_error(request, 422, e.body())
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         messages = {404: "Not found.", 405: "Method not allowed."}
+        if not wants_json(request):
+            messages[404] = "There is nothing at this address. It may have moved or never existed."
         message = messages.get(exc.status_code, str(exc.detail))
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             # Starlette names only the first route's methods; the path may have several.
-            headers["Allow"] = ", ".join(_allowed_methods(request))
+            headers["Allow"] = ", ".join(_allowed_methods(request) or _page_methods(request))
         return _api_error(request, exc.status_code, {"message": message}, headers)
 
     app.include_router(leads_api.router)
+    app.include_router(valuation_api.router)
     app.include_router(offices_api.router)
     app.include_router(statuses_api.router)
     app.include_router(health.router)
     app.include_router(about.router)
+    app.include_router(auth_pages.router)
+    for pages in DASHBOARD_PAGES:
+        app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,

@@ -11,6 +11,10 @@ class Settings(BaseSettings):
 
     environment: str = Field("development", description="development | production")
     database_url: str = "sqlite:///./doorstep.db"
+    # Connections per process (PostgreSQL): a server with N workers holds up to
+    # N * (pool_size + max_overflow); keep that under the server's max_connections.
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
     rate_limit_per_minute: int = 600
     max_body_bytes: int = 64 * 1024
     request_log_body_bytes: int = 16 * 1024
@@ -20,6 +24,9 @@ class Settings(BaseSettings):
     secret_key: str = "development-only-secret-key"
     log_level: str = "INFO"
     log_json: bool = True
+    # Gross rental yields (percent) by region name, postcode area or district, over the
+    # defaults in valuation/yields.py: DOORSTEP_RENTAL_YIELDS='{"London": 4.2, "NE": 7.5}'.
+    rental_yields: dict[str, float] = Field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from doorstep.accounts.service import create_account
-from doorstep.models import Account
+from doorstep.auth.passwords import hash_password
+from doorstep.models import Account, User
 from doorstep.offices.service import create_office, list_offices
-from doorstep.tokens.service import create_token
+from doorstep.tokens.service import create_token, list_tokens, revoke_token
+from doorstep.users.service import create_user
 
 DEMO_ACCOUNT = "Demo Brand"
+DEMO_TOKEN_NAME = "Demo token (make run)"
+DEMO_ADMIN_EMAIL = "admin@doorstep.example"
 
 # name, the office's own postcode, coverage
 DEMO_OFFICES: tuple[tuple[str, str, str], ...] = (
@@ -31,6 +36,8 @@ class Demo:
     account: Account
     token: str
     created: bool
+    admin_email: str
+    admin_password: str
 
 
 def ensure_demo(session: Session) -> Demo:
@@ -42,5 +49,20 @@ def ensure_demo(session: Session) -> Demo:
     for name, postcode, coverage in DEMO_OFFICES:
         if name not in existing:
             create_office(session, account.id, name, postcode, [coverage])
-    token = create_token(session, account.id, "Demo token (make run)")
-    return Demo(account, token.secret, created)
+    # A token is shown once, so every run makes a new one; the previous run's is revoked
+    # rather than left to pile up in the Developer tab.
+    for old in list_tokens(session, account.id):
+        if old.name == DEMO_TOKEN_NAME and old.revoked_at is None:
+            revoke_token(session, account.id, old.id)
+    token = create_token(session, account.id, DEMO_TOKEN_NAME)
+    # A fresh password on every run: it is printed, never stored in clear or shipped.
+    password = secrets.token_urlsafe(12)
+    admin = session.scalar(select(User).where(User.email == DEMO_ADMIN_EMAIL))
+    if admin is None:
+        create_user(session, account.id, DEMO_ADMIN_EMAIL, password, "admin", name="Demo admin")
+    elif admin.account_id == account.id:
+        admin.password_hash = hash_password(password)
+        admin.failed_logins = 0
+        admin.locked_until = None
+        admin.session_version = (admin.session_version or 1) + 1
+    return Demo(account, token.secret, created, DEMO_ADMIN_EMAIL, password)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Protocol
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -67,6 +68,8 @@ def progress(description: str, total: int, enabled: bool = True) -> Iterator[Tra
         TimeRemainingColumn(),
         transient=False,
         redirect_stdout=False,
+        # stdout is for the one JSON object of --json; the bar goes to stderr as documented.
+        console=Console(stderr=True),
     ) as prog:
         task = prog.add_task(description, total=total)
         yield _Rich(prog, task)

@@ -9,6 +9,7 @@ from doorstep.cli.common import JsonOpt, emit, ensure_schema, fail
 from doorstep.errors import DoorstepError
 from doorstep.geo.importer import import_units
 from doorstep.imports import progress
+from doorstep.valuation.importer import relocate
 
 app = typer.Typer(help="Postcode geography.", no_args_is_help=True)
 
@@ -29,9 +30,11 @@ def import_(
     try:
         with progress(f"Importing {file.name}", file.stat().st_size, enabled=not quiet) as bar:
             result = import_units(db.get_engine(), file, bar)
+        # Sales and lettings imported before these coordinates move to them.
+        relocated = relocate(db.get_engine())
     except DoorstepError as e:
         fail(e.message)
-    out = {"file": str(file), **asdict(result)}
+    out = {"file": str(file), **asdict(result), "relocated_evidence": relocated}
     emit(
         out,
         as_json,

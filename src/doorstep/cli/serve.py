@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from doorstep import db
 from doorstep.cli.common import JsonOpt, emit, ensure_schema, session
 from doorstep.config import get_settings
 from doorstep.demo import ensure_demo
 from doorstep.ops import logging as ops_logging
+from doorstep.valuation.demo import ensure_demo_sales
 
 
 def serve(
@@ -62,16 +64,42 @@ def serve(
 
 
 def demo(as_json: bool = JsonOpt) -> None:
-    """Set up the "Demo Brand" account with real offices and print a fresh API token."""
+    """Set up the "Demo Brand" account with real offices; print the demo admin's dashboard
+    login (a fresh password each run) and a fresh API token. The first time, also import the
+    shipped Price Paid samples (SW19, Greater Manchester, Newcastle) so instant valuations
+    there return real estimates."""
     ensure_schema()
     with session() as s:
         d = ensure_demo(s)
-        out = {"account_id": d.account.id, "account_name": d.account.name, "token": d.token}
+        out = {
+            "account_id": d.account.id,
+            "account_name": d.account.name,
+            "token": d.token,
+            "admin_email": d.admin_email,
+            "admin_password": d.admin_password,
+        }
+    sales = ensure_demo_sales(db.get_engine(), show_progress=not as_json)
+    out["imported_sales"] = sales
+    body = (
+        '{"type":"vendor","first_name":"Marla","last_name":"Singer","email":"m@example.com",'
+        '"phone":"07986000000","postcode":"M25 9RZ","property_type":"semi-detached"}'
+    )
     emit(
         out,
         as_json,
         f"Demo account: {out['account_name']} (id {out['account_id']})\n"
+        f"Dashboard:    http://127.0.0.1:8000/login\n"
+        f"  email:      {out['admin_email']}\n"
+        f"  password:   {out['admin_password']}\n"
         f"API token:    {out['token']}\n"
         f"API docs:     http://127.0.0.1:8000/docs\n"
-        f"Try:          curl -H 'X-API-KEY: {out['token']}' http://127.0.0.1:8000/api/v103/offices",
+        f"Try:          curl -H 'X-API-KEY: {out['token']}' http://127.0.0.1:8000/api/v103/offices\n"
+        f"Valuation:    curl -H 'X-API-KEY: {out['token']}' -H 'Content-Type: application/json' "
+        f"-d '{body}' http://127.0.0.1:8000/api/v103/leads/valuation"
+        + (
+            f"\nDemo sales:   {sales['sales']:,} imported ({sales['months'][0]} to "
+            f"{sales['months'][1]}), Price Paid Data for SW19, Greater Manchester, Newcastle"
+            if sales
+            else ""
+        ),
     )

@@ -10,6 +10,7 @@ _UNIT = re.compile(r"^([A-Z]{1,2})([0-9][A-Z0-9]?)([0-9])([A-Z]{2})$")
 _SECTOR = re.compile(r"^([A-Z]{1,2})([0-9][A-Z0-9]?)([0-9])$")
 _DISTRICT = re.compile(r"^([A-Z]{1,2})([0-9][A-Z0-9]?)$")
 _AREA = re.compile(r"^[A-Z]{1,2}$")
+_AREA_PREFIX = re.compile(r"^[A-Z]+")
 
 KIND_RANK = {"unit": 4, "sector": 3, "district": 2, "area": 1}
 
@@ -51,14 +52,24 @@ def canonical(value: str) -> str:
 
 
 def classify(code: str) -> tuple[str, str] | None:
-    """A coverage code's (kind, canonical code): ``ng1 5`` -> ("sector", "NG1 5")."""
-    s = _squash(code)
-    if not s:
+    """A coverage code's (kind, canonical code): ``ng1 5`` -> ("sector", "NG1 5").
+
+    Spacing matters where it must: "NG15" is the district NG15, "NG1 5" the sector."""
+    parts = code.upper().split()
+    if len(parts) == 2:
+        outward, inward = parts
+        if not _DISTRICT.match(outward):
+            return None
+        if re.fullmatch(r"[0-9]", inward):
+            return "sector", f"{outward} {inward}"
+        if re.fullmatch(r"[0-9][A-Z]{2}", inward):
+            return "unit", f"{outward} {inward}"
         return None
+    if len(parts) != 1:
+        return None
+    s = parts[0]
     if pc := parse(s):
         return "unit", pc.unit
-    if m := _SECTOR.match(s):
-        return "sector", f"{m.group(1)}{m.group(2)} {m.group(3)}"
     if _DISTRICT.match(s):
         return "district", s
     if _AREA.match(s):
@@ -67,8 +78,8 @@ def classify(code: str) -> tuple[str, str] | None:
 
 
 def routing_parts(value: str | None) -> tuple[str, ...]:
-    """The codes a postcode belongs to, most general first. Accepts a bare outward code too,
-    so a lead that only gave "NG1" can still be routed by district."""
+    """The codes a postcode belongs to, most general first. Accepts a bare outward code or a
+    sector too, so a lead that only gave "NG1" can still be routed by district."""
     if not value:
         return ()
     if pc := parse(value):
@@ -77,10 +88,6 @@ def routing_parts(value: str | None) -> tuple[str, ...]:
     if c is None or c[0] == "area":
         return ()
     kind, code = c
-    if kind == "district":
-        m = _DISTRICT.match(code)
-        assert m
-        return (m.group(1), code)
-    m = _SECTOR.match(code.replace(" ", ""))
-    assert m
-    return (m.group(1), m.group(1) + m.group(2), code)
+    district = code.split()[0]
+    area = _AREA_PREFIX.match(district).group()  # type: ignore[union-attr]
+    return (area, district) if kind == "district" else (area, district, code)

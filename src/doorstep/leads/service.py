@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Select,
     Table,
@@ -109,15 +110,22 @@ def _insert(columns: tuple[str, ...]) -> Statement:
 @dataclass(frozen=True)
 class NewLead:
     """A lead just stored (not yet committed): its column values and the names that its
-    lead object shows."""
+    lead object shows. ``lead`` gives the ORM object, for callers that go on with it."""
 
     values: dict[str, Any]
     office_name: str | None
     account_name: str | None
+    session: Session
 
     @property
     def id(self) -> int:
         return int(self.values["id"])
+
+    @property
+    def lead(self) -> Lead:
+        lead = self.session.get(Lead, self.id)
+        assert lead is not None
+        return lead
 
     def as_dict(self) -> dict[str, Any]:
         return serialize.from_values(
@@ -183,15 +191,20 @@ def create_lead(
     account_name = actor.account_name
     if account_name is None:
         account_name = session.scalar(select(Account.name).where(Account.id == account_id))
-    return NewLead(values, route.office_name, account_name)
+    return NewLead(values, route.office_name, account_name, session)
+
+
+def scope_conditions(actor: Actor) -> list[ColumnElement[bool]]:
+    """The actor's account, and an Agent's own offices: the rule every lead read applies."""
+    conditions = [Lead.account_id == actor.account_id]
+    if actor.office_ids is not None:
+        conditions.append(Lead.office_id.in_(actor.office_ids))
+    return conditions
 
 
 def scoped(actor: Actor) -> Select[Lead, str, str, str, str, str]:
     """Every lead query starts here: the actor's account, and an Agent's own offices."""
-    q = serialize.lead_rows().where(Lead.account_id == actor.account_id)
-    if actor.office_ids is not None:
-        q = q.where(Lead.office_id.in_(actor.office_ids))
-    return q
+    return serialize.lead_rows().where(*scope_conditions(actor))
 
 
 def get_lead(session: Session, actor: Actor, lead_id: int) -> dict[str, Any]:
@@ -202,9 +215,7 @@ def get_lead(session: Session, actor: Actor, lead_id: int) -> dict[str, Any]:
 
 
 def get_lead_model(session: Session, actor: Actor, lead_id: int, *, lock: bool = False) -> Lead:
-    q = select(Lead).where(Lead.account_id == actor.account_id, Lead.id == lead_id)
-    if actor.office_ids is not None:
-        q = q.where(Lead.office_id.in_(actor.office_ids))
+    q = select(Lead).where(*scope_conditions(actor), Lead.id == lead_id)
     if lock:
         q = q.with_for_update()
     lead = session.scalar(q)

@@ -8,6 +8,7 @@ from doorstep.models.office import Office, OfficeCoverage
 from doorstep.models.status import Status
 from doorstep.models.token import ApiToken, IdempotencyKey, RateCounter, RequestLog
 from doorstep.models.user import User, UserOffice
+from doorstep.models.valuation import PriceIndex, RentalEvidence, Sale, ValuationModel
 
 __all__ = [
     "Account",
@@ -19,9 +20,13 @@ __all__ = [
     "Office",
     "OfficeCoverage",
     "PostcodeUnit",
+    "PriceIndex",
     "RateCounter",
+    "RentalEvidence",
     "RequestLog",
+    "Sale",
     "Status",
     "User",
     "UserOffice",
+    "ValuationModel",
 ]

@@ -18,6 +18,7 @@ from doorstep.errors import PayloadTooLarge
 from doorstep.ops import metrics
 from doorstep.ops.logging import request_id_var
 from doorstep.tokens import service as tokens
+from doorstep.web.errors import JSON_PREFIXES, error_page
 
 log = logging.getLogger("doorstep.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -82,15 +83,20 @@ class RequestContextMiddleware:
             logging.getLogger("doorstep").exception("unhandled error")
             state["error"] = "Internal server error."
             if not started_response:
-                body = json.dumps(
-                    {"message": f"Internal server error. Quote request id {rid} when reporting it."}
-                ).encode()
+                message = f"Internal server error. Quote request id {rid} when reporting it."
+                if scope["path"].startswith(JSON_PREFIXES):
+                    body = json.dumps({"message": message}).encode()
+                    content_type = b"application/json"
+                else:
+                    # A dashboard page: the error page, in the dashboard's layout.
+                    body = error_page(500, message).encode()
+                    content_type = b"text/html; charset=utf-8"
                 await send_with_id(
                     {
                         "type": "http.response.start",
                         "status": 500,
                         "headers": [
-                            (b"content-type", b"application/json"),
+                            (b"content-type", content_type),
                             (b"content-length", str(len(body)).encode()),
                         ],
                     }

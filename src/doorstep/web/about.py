@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+
+from doorstep.auth.dashboard import OptionalUser
+from doorstep.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 ATTRIBUTIONS = [
     {
@@ -21,9 +20,16 @@ ATTRIBUTIONS = [
             "and database right 2025",
         ],
     },
+    {
+        "title": "Sales evidence for instant valuations (HM Land Registry Price Paid Data)",
+        "lines": [
+            "Contains HM Land Registry data © Crown copyright and database right 2025. This "
+            "data is licensed under the Open Government Licence v3.0.",
+        ],
+    },
 ]
 
 
 @router.get("/about", response_class=HTMLResponse)
-def about(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "about.html", {"attributions": ATTRIBUTIONS})
+def about(request: Request, user: OptionalUser) -> HTMLResponse:
+    return render(request, "about.html", {"attributions": ATTRIBUTIONS})

@@ -1,0 +1,78 @@
+"""Back-test on the shared Price Paid samples: for each, train on every month but the last
+three and test on those three (``doorstep valuation backtest``), with unit coordinates.
+
+    python scripts/backtest_samples.py [--data ../shared/data] [--no-geo]
+
+Prints one JSON object: the back-test's figures per sample."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SAMPLES = ("london_sw19_2010-2018", "greater_manchester_2019", "newcastle_ne_2022")
+SAMPLE_AREAS = {"SW", "NE", "M", "BL", "OL", "SK", "WN", "WA"}
+AREA = re.compile(r"([A-Z]{1,2})[0-9]")
+
+
+def split(src: Path, folder: Path, months: int = 3) -> tuple[Path, Path, list[str]]:
+    with gzip.open(src, "rt", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    held = sorted({r[2][:7] for r in rows})[-months:]
+    train, test = folder / f"{src.stem}.train.csv", folder / f"{src.stem}.test.csv"
+    for path, keep in ((train, False), (test, True)):
+        with path.open("w", newline="", encoding="utf-8") as out:
+            w = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+            w.writerows(r for r in rows if (r[2][:7] in held) == keep)
+    return train, test, held
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parent.parent
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--data", type=Path, default=root.parent / "shared" / "data")
+    p.add_argument("--no-geo", action="store_true", help="Locate by sector centroids only.")
+    args = p.parse_args()
+    doorstep = str(Path(sys.executable).parent / "doorstep")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        geo = folder / "units.csv"
+        if not args.no_geo:
+            # Only the areas of the samples: the whole NSPL file works too, just slower.
+            units = args.data / "geo" / "uk_postcode_units_nspl_may2025.csv.gz"
+            with gzip.open(units, "rt") as f, geo.open("w") as out:
+                out.write(next(f))
+                for line in f:
+                    m = AREA.match(line)
+                    if m and m.group(1) in SAMPLE_AREAS:
+                        out.write(line)
+        for name in SAMPLES:
+            train, test, held = split(args.data / "price-paid" / f"pp_{name}.csv.gz", folder)
+            cmd = [doorstep, "valuation", "backtest", "--train", str(train), "--test", str(test)]
+            if not args.no_geo:
+                cmd += ["--geo", str(geo)]
+            done = subprocess.run([*cmd, "--json", "--quiet"], capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(done.stderr)
+            out = json.loads(done.stdout)
+            out["test_months"] = held
+            results[name] = out
+            print(
+                f"{name}: count {out['count']}, MdAPE {out['mdape']}%, within 10% "
+                f"{out['within_10pct']}%, within 20% {out['within_20pct']}%, interval coverage "
+                f"{out['interval_coverage']}%",
+                file=sys.stderr,
+            )
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

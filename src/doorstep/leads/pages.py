@@ -1,0 +1,204 @@
+"""Dashboard pages for leads: the inbox and the lead page with its actions. Thin routes:
+parse, call the lead services (the same ones the API calls), render."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from doorstep.auth.dashboard import CurrentUser, UserActor, check_csrf
+from doorstep.auth.principal import Actor
+from doorstep.db import SessionDep
+from doorstep.errors import ValidationFailed
+from doorstep.leads import inbox, service, workflow
+from doorstep.leads.api import lead_id_of
+from doorstep.leads.schemas import LEAD_TYPES, SOURCES, LeadUpdate
+from doorstep.models import Office
+from doorstep.offices.service import list_offices
+from doorstep.statuses.service import list_statuses
+from doorstep.web.forms import refuse_nul
+from doorstep.web.templating import LONDON, is_fragment_request, redirect, render
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf), Depends(refuse_nul)])
+
+
+def _offices_for(session: Session, actor: Actor) -> list[Office]:
+    offices = list_offices(session, actor.account_id)
+    if actor.office_ids is not None:
+        offices = [o for o in offices if o.id in actor.office_ids]
+    return offices
+
+
+@router.get("/leads")
+def inbox_page(
+    request: Request, user: CurrentUser, actor: UserActor, session: SessionDep
+) -> Response:
+    filters = inbox.InboxFilters.parse(dict(request.query_params))
+    page = inbox.inbox_page(session, actor, filters)
+    context = {
+        "filters": filters,
+        "params": filters.params(),
+        "result": page,
+        "types": LEAD_TYPES,
+        "sources": SOURCES,
+        "statuses": list_statuses(session, actor.account_id),
+        "offices": _offices_for(session, actor),
+    }
+    if is_fragment_request(request) and request.headers.get("hx-target") == "inbox-results":
+        return render(request, "leads/_results.html", context)
+    return render(request, "leads/inbox.html", context)
+
+
+@router.get("/leads/{lead_id}")
+def lead_page(
+    request: Request, lead_id: str, user: CurrentUser, actor: UserActor, session: SessionDep
+) -> Response:
+    lid = lead_id_of(lead_id)
+    lead_object = service.get_lead(session, actor, lid)
+    lead = service.get_lead_model(session, actor, lid)
+    all_offices = list_offices(session, actor.account_id)
+    return render(
+        request,
+        "leads/detail.html",
+        {
+            "lead": lead_object,
+            "model": lead,
+            "timeline": list(reversed(workflow.timeline(session, actor, lead))),
+            "group": workflow.person_group(session, actor, lead),
+            "referrals": workflow.referrals_from(session, actor, lead),
+            "statuses": list_statuses(session, actor.account_id),
+            "offices": all_offices,
+            "refer_offices": [o for o in all_offices if o.id != lead.office_id],
+            "next_action_value": (
+                lead.next_action_date.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M")
+                if lead.next_action_date
+                else ""
+            ),
+        },
+    )
+
+
+def _fail(request: Request, session: Session, url: str, e: ValidationFailed) -> Response:
+    """Nothing of a refused action is kept; the lead page says why."""
+    session.rollback()
+    reasons = [r for rs in (e.errors or {}).values() for r in rs]
+    return redirect(request, url, " ".join(reasons) or e.message, "error")
+
+
+def _update(
+    request: Request, session: Session, actor: Actor, lid: int, data: LeadUpdate, done: str
+) -> Response:
+    url = f"/leads/{lid}"
+    try:
+        service.update_lead(session, actor, lid, data)
+    except ValidationFailed as e:
+        return _fail(request, session, url, e)
+    return redirect(request, url, done)
+
+
+@router.post("/leads/{lead_id}/status")
+def change_status(
+    request: Request,
+    lead_id: str,
+    actor: UserActor,
+    session: SessionDep,
+    status_id: Annotated[str, Form()] = "",
+) -> Response:
+    lid = lead_id_of(lead_id)
+    service.get_lead_model(session, actor, lid)
+    if not status_id.strip():
+        return redirect(request, f"/leads/{lid}", "Choose the new status.", "error")
+    return _update(
+        request, session, actor, lid, LeadUpdate(status=status_id.strip()), "Status changed."
+    )
+
+
+@router.post("/leads/{lead_id}/office")
+def move_office(
+    request: Request,
+    lead_id: str,
+    actor: UserActor,
+    session: SessionDep,
+    office_id: Annotated[str, Form()] = "",
+) -> Response:
+    lid = lead_id_of(lead_id)
+    service.get_lead_model(session, actor, lid)
+    if not office_id.strip().isdigit():
+        return redirect(request, f"/leads/{lid}", "Choose the office to move the lead to.", "error")
+    oid = int(office_id)
+    try:
+        service.update_lead(session, actor, lid, LeadUpdate(office_id=oid))
+    except ValidationFailed as e:
+        return _fail(request, session, f"/leads/{lid}", e)
+    if actor.office_ids is not None and oid not in actor.office_ids:
+        # The lead now belongs to an office this agent cannot see.
+        return redirect(request, "/leads", f"Lead #{lid} moved to another office.")
+    return redirect(request, f"/leads/{lid}", "Lead moved to another office.")
+
+
+@router.post("/leads/{lead_id}/next-action")
+def set_next_action(
+    request: Request,
+    lead_id: str,
+    actor: UserActor,
+    session: SessionDep,
+    next_action: Annotated[str, Form()] = "",
+) -> Response:
+    lid = lead_id_of(lead_id)
+    service.get_lead_model(session, actor, lid)
+    value = next_action.strip()
+    when: datetime | None = None
+    if value:
+        try:
+            when = datetime.fromisoformat(value).replace(tzinfo=LONDON)
+        except ValueError:
+            return redirect(
+                request, f"/leads/{lid}", "The next action date is not a date and time.", "error"
+            )
+    done = "Next action date cleared." if when is None else "Next action date set."
+    return _update(request, session, actor, lid, LeadUpdate(next_action_date=when), done)
+
+
+@router.post("/leads/{lead_id}/notes")
+def add_note(
+    request: Request,
+    lead_id: str,
+    actor: UserActor,
+    session: SessionDep,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    lid = lead_id_of(lead_id)
+    try:
+        workflow.add_note(session, actor, lid, note)
+    except ValidationFailed as e:
+        return _fail(request, session, f"/leads/{lid}", e)
+    return redirect(request, f"/leads/{lid}", "Note added.")
+
+
+@router.post("/leads/{lead_id}/refer")
+def refer(
+    request: Request,
+    lead_id: str,
+    actor: UserActor,
+    session: SessionDep,
+    office_id: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    lid = lead_id_of(lead_id)
+    service.get_lead_model(session, actor, lid)
+    if not office_id.strip().isdigit():
+        return redirect(
+            request, f"/leads/{lid}", "Choose the office to refer the lead to.", "error"
+        )
+    try:
+        new = workflow.refer(session, actor, lid, int(office_id), note)
+    except ValidationFailed as e:
+        return _fail(request, session, f"/leads/{lid}", e)
+    target = new.id if actor.office_ids is None or new.office_id in actor.office_ids else lid
+    return redirect(
+        request, f"/leads/{target}", f"Referred: lead #{new.id} created for the other office."
+    )

@@ -1,0 +1,354 @@
+"""What negotiators do to a lead besides the API's updates: notes, referrals to another office,
+and reading its activity timeline and the person's other leads. Status, office and next
+action date changes go through ``service.update_lead``, like the API's PATCH."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from doorstep.auth.principal import Actor
+from doorstep.errors import ValidationFailed
+from doorstep.leads import service
+from doorstep.leads.labels import source_name
+from doorstep.leads.schemas import LeadCreate
+from doorstep.models import ApiToken, Lead, LeadEvent, Office, Status, User
+from doorstep.models.base import utcnow
+from doorstep.offices.service import get_office
+
+NOTE_MAX = 2000
+LONDON = ZoneInfo("Europe/London")
+
+# Copied onto a referred lead: who the person is, what they want, and what we know already.
+_REFERRAL_FIELDS = (
+    "type",
+    "title",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "message",
+    "advert_url",
+    "advert_image",
+    "advert_postcode",
+    "advert_address",
+    "address",
+    "postcode",
+    "appointment_availability",
+    "meta",
+    "questionnaire",
+    "source",
+    "gdpr_checkbox",
+    "host",
+    "international",
+    "property_bedrooms",
+    "property_bathrooms",
+    "property_receptions",
+    "property_reference",
+    "property_type",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "utm_gclid",
+)
+_VALUATION_FIELDS = (
+    "comparable_props",
+    "minimum_sale_estimation",
+    "average_sale_estimation",
+    "maximum_sale_estimation",
+    "minimum_rent_estimation",
+    "average_rent_estimation",
+    "maximum_rent_estimation",
+    "valuation_status",
+    "raw_property_reference",
+)
+
+
+def add_note(session: Session, actor: Actor, lead_id: int, text: str) -> Lead:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed.field("note", "Write the note before adding it.")
+    if len(text) > NOTE_MAX:
+        raise ValidationFailed.field("note", f"A note can be at most {NOTE_MAX} characters.")
+    lead = service.get_lead_model(session, actor, lead_id, lock=True)
+    service.record(session, actor, lead, "note", text=text)
+    lead.updated_at = utcnow()
+    session.flush()
+    return lead
+
+
+def refer(
+    session: Session, actor: Actor, lead_id: int, office_id: int, note: str | None = None
+) -> Lead:
+    """Refer a lead to another office of the account: a new, linked lead there, with
+    ``referred_by_*`` naming the office and account it came from."""
+    source = service.get_lead_model(session, actor, lead_id, lock=True)
+    target = get_office(session, actor.account_id, office_id)
+    if target.id == source.office_id:
+        raise ValidationFailed.field(
+            "office_id", f"The lead is already in {target.name}: choose another office."
+        )
+    values: dict[str, Any] = {name: getattr(source, name) for name in _REFERRAL_FIELDS}
+    # The source lead passed validation when it came in; build the request without re-checking
+    # limits that PATCH may since have widened (addresses), then route it to the chosen office.
+    data = LeadCreate.model_construct(**values, office_id=target.id)
+
+    def link(lead: Lead) -> None:
+        lead.referred_by_office_id = source.office_id
+        lead.referred_by_account_id = source.account_id
+        lead.referred_from_lead_id = source.id
+        for name in _VALUATION_FIELDS:
+            setattr(lead, name, getattr(source, name))
+
+    new = service.create_lead(
+        session, actor, data, default_source=source.source, before_insert=link
+    ).lead
+    text = (note or "").strip()[:NOTE_MAX] or None
+    service.record(
+        session, actor, source, "referred", to_lead_id=new.id, office_id=target.id, note=text
+    )
+    service.record(
+        session,
+        actor,
+        new,
+        "referred_in",
+        from_lead_id=source.id,
+        office_id=source.office_id,
+        note=text,
+    )
+    session.flush()
+    return new
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str
+    title: str
+    who: str
+    detail: str | None = None
+    note: str | None = None
+    link: tuple[str, str] | None = None  # (href, text)
+
+
+def _names(session: Session, ids: set[int], model: Any, attr: Any) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(model.id, attr).where(model.id.in_(ids))).all()
+    return {int(i): str(n) for i, n in rows}
+
+
+def timeline(session: Session, actor: Actor, lead: Lead) -> list[TimelineEntry]:
+    """The lead's history, oldest first: its creation, then every recorded event."""
+    events = list(
+        session.scalars(
+            select(LeadEvent)
+            .where(LeadEvent.lead_id == lead.id, LeadEvent.account_id == actor.account_id)
+            .order_by(LeadEvent.id)
+        )
+    )
+    user_ids = {e.actor_user_id for e in events if e.actor_user_id}
+    token_ids = {e.actor_token_id for e in events if e.actor_token_id}
+    office_ids: set[int] = set()
+    status_ids: set[int] = set()
+    for e in events:
+        d = e.data or {}
+        for key in ("office_id", "old_office_id"):
+            if isinstance(d.get(key), int):
+                office_ids.add(d[key])
+        if isinstance(d.get("old_status_id"), int):
+            status_ids.add(d["old_status_id"])
+    if lead.created_by_user_id:
+        user_ids.add(lead.created_by_user_id)
+    if lead.created_by_token_id:
+        token_ids.add(lead.created_by_token_id)
+    users = _names(session, user_ids, User, User.email)
+    tokens = _names(session, token_ids, ApiToken, ApiToken.name)
+    offices = _names(session, office_ids, Office, Office.name)
+    statuses = _names(session, status_ids, Status, Status.name)
+
+    def who(user_id: int | None, token_id: int | None) -> str:
+        if user_id:
+            return users.get(user_id, "a removed user")
+        if token_id:
+            return f"API token “{tokens.get(token_id, 'removed token')}”"
+        return "the command line"
+
+    out = [
+        TimelineEntry(
+            lead.created_at,
+            "created",
+            "Lead created",
+            who(lead.created_by_user_id, lead.created_by_token_id),
+            f"Source: {source_name(lead.source)}",
+        )
+    ]
+    for e in events:
+        d = e.data or {}
+        by = who(e.actor_user_id, e.actor_token_id)
+        if e.kind == "status_changed":
+            old = statuses.get(d.get("old_status_id") or 0, "—")
+            out.append(
+                TimelineEntry(
+                    e.created_at, e.kind, "Status changed", by, f"{old} → {d.get('status')}"
+                )
+            )
+        elif e.kind == "office_changed":
+            old = offices.get(d.get("old_office_id") or 0, "no office")
+            new = offices.get(d.get("office_id") or 0, "a removed office")
+            out.append(TimelineEntry(e.created_at, e.kind, "Moved office", by, f"{old} → {new}"))
+        elif e.kind == "note":
+            out.append(TimelineEntry(e.created_at, e.kind, "Note", by, note=d.get("text")))
+        elif e.kind == "updated":
+            changed = d.get("fields") or {}
+            parts = [f"{k.replace('_', ' ')}: {_short(v, k)}" for k, v in changed.items()]
+            out.append(TimelineEntry(e.created_at, e.kind, "Details updated", by, "; ".join(parts)))
+        elif e.kind == "referred":
+            office = offices.get(d.get("office_id") or 0, "another office")
+            out.append(
+                TimelineEntry(
+                    e.created_at,
+                    e.kind,
+                    f"Referred to {office}",
+                    by,
+                    note=d.get("note"),
+                    link=(f"/leads/{d.get('to_lead_id')}", f"Lead #{d.get('to_lead_id')}"),
+                )
+            )
+        elif e.kind == "referred_in":
+            office = offices.get(d.get("office_id") or 0, "another office")
+            out.append(
+                TimelineEntry(
+                    e.created_at,
+                    e.kind,
+                    f"Referred here from {office}",
+                    by,
+                    note=d.get("note"),
+                    link=(f"/leads/{d.get('from_lead_id')}", f"Lead #{d.get('from_lead_id')}"),
+                )
+            )
+        elif e.kind == "valuation":
+            out.append(
+                TimelineEntry(
+                    e.created_at,
+                    e.kind,
+                    f"Instant valuation: {d.get('status') or 'no result'}",
+                    by,
+                    _valuation_detail(d),
+                )
+            )
+        else:
+            out.append(TimelineEntry(e.created_at, e.kind, e.kind.replace("_", " "), by))
+    return out
+
+
+def _valuation_detail(d: dict[str, Any]) -> str | None:
+    """How the valuation reached its estimate, from what the valuation recorded."""
+    if d.get("error"):
+        return "The estimate could not be computed; the lead was stored without it."
+    parts: list[str] = []
+    sale = d.get("sale")
+    if isinstance(sale, dict):
+        text = f"Sale: {sale.get('comparables', 0)} comparable sales"
+        if isinstance(sale.get("radius_m"), int | float):
+            text += f" within {sale['radius_m']:,.0f} m"
+        if isinstance(sale.get("lookback_months"), int):
+            text += f" over {sale['lookback_months']} months"
+        if sale.get("same_type"):
+            text += ", same property type"
+        if sale.get("repeat_sale"):
+            text += ", the property's own earlier sale included"
+        parts.append(text + ".")
+    rent = d.get("rent")
+    if isinstance(rent, dict):
+        text = f"Rent: {rent.get('basis', 'estimate')}"
+        if isinstance(rent.get("gross_yield_percent"), int | float):
+            text += f" of {rent['gross_yield_percent']}%"
+            if rent.get("yield_region"):
+                text += f" ({rent['yield_region']})"
+        text += f", {rent.get('comparables', 0)} lettings."
+        parts.append(text)
+    if d.get("location_precision"):
+        parts.append(f"Postcode located to {d['location_precision']} precision.")
+    return " ".join(parts) or None
+
+
+def _short(value: Any, key: str = "") -> str:
+    if value is None:
+        return "cleared"
+    if key == "next_action_date" and isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(LONDON)
+        except ValueError:
+            return value
+        return when.strftime("%-d %b %Y, %H:%M")
+    if isinstance(value, dict):
+        text = ", ".join(f"{k} = {'removed' if v is None else v}" for k, v in value.items())
+    elif isinstance(value, list):
+        text = "; ".join(
+            f"{p[0]} → {p[1]}" if isinstance(p, list | tuple) and len(p) == 2 else str(p)
+            for p in value
+        )
+    else:
+        text = str(value)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+def person_group(session: Session, actor: Actor, lead: Lead) -> list[dict[str, Any]]:
+    """The person's other leads (the parent group), newest first, within the actor's scope."""
+    parent = lead.id if lead.is_parent or lead.parent_id is None else lead.parent_id
+    # The group's ids first, through the parent_id index; an OR of the two conditions inside
+    # the joined query made SQLite read every lead of the account.
+    members = session.scalars(
+        select(Lead.id).where(Lead.account_id == actor.account_id, Lead.parent_id == parent)
+    ).all()
+    ids = [i for i in {parent, *members} if i != lead.id]
+    if not ids:
+        return []
+    rows = session.execute(
+        service.scoped(actor)
+        .where(Lead.id.in_(ids))
+        .order_by(Lead.created_at.desc(), Lead.id.desc())
+        .limit(50)
+    ).all()
+    return [
+        {
+            "id": r[0].id,
+            "type": r[0].type,
+            "source": r[0].source,
+            "is_parent": r[0].is_parent,
+            "office_name": r[1],
+            "status": r[3],
+            "stage_id": r[0].stage_id,
+            "created_at": r[0].created_at,
+        }
+        for r in rows
+    ]
+
+
+def referrals_from(session: Session, actor: Actor, lead: Lead) -> list[dict[str, Any]]:
+    """Leads referred on from this one, found through its "referred" events (indexed by lead)
+    rather than by scanning every lead's referred_from_lead_id."""
+    events = session.scalars(
+        select(LeadEvent.data).where(
+            LeadEvent.lead_id == lead.id,
+            LeadEvent.account_id == actor.account_id,
+            LeadEvent.kind == "referred",
+        )
+    ).all()
+    ids = [d["to_lead_id"] for d in events if d and isinstance(d.get("to_lead_id"), int)]
+    if not ids:
+        return []
+    rows = session.execute(
+        service.scoped(actor)
+        .where(Lead.id.in_(ids), Lead.referred_from_lead_id == lead.id)
+        .order_by(Lead.id)
+    ).all()
+    return [{"id": r[0].id, "office_name": r[1], "status": r[3]} for r in rows]

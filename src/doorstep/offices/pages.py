@@ -1,0 +1,185 @@
+"""Dashboard pages for offices: list, create, edit (with coverage) and the routing box."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from doorstep.accounts.service import get_account
+from doorstep.auth.dashboard import AdminUser, check_csrf
+from doorstep.db import SessionDep
+from doorstep.errors import NotFound, ValidationFailed
+from doorstep.geo.postcodes import routing_parts
+from doorstep.models import Lead
+from doorstep.offices import routing, service
+from doorstep.web.forms import refuse_nul
+from doorstep.web.templating import is_fragment_request, redirect, render
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf), Depends(refuse_nul)])
+
+
+def _all_errors(e: ValidationFailed, coverage: str) -> dict[str, list[str]]:
+    """Name and postcode are checked before coverage: report coverage mistakes too, at once."""
+    errors = dict(e.errors or {})
+    if "coverage" not in errors:
+        try:
+            service.parse_coverage([coverage])
+        except ValidationFailed as ce:
+            errors.update(ce.errors or {})
+    return errors
+
+
+def _office_rows(session: Session, account_id: int) -> list[dict[str, Any]]:
+    account = get_account(session, account_id)
+    counts = dict(
+        session.execute(
+            select(Lead.office_id, func.count())
+            .where(Lead.account_id == account_id)
+            .group_by(Lead.office_id)
+        ).all()
+    )
+    return [
+        {
+            "office": o,
+            "coverage": [c.code for c in service.coverage_of(session, account_id, o.id)],
+            "is_default": o.id == account.default_office_id,
+            "leads": counts.get(o.id, 0),
+        }
+        for o in service.list_offices(session, account_id)
+    ]
+
+
+def _list(
+    request: Request,
+    session: SessionDep,
+    account_id: int,
+    form: dict[str, str] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "offices/list.html",
+        {
+            "rows": _office_rows(session, account_id),
+            "form": form or {"name": "", "postcode": "", "coverage": ""},
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/offices")
+def offices_page(request: Request, user: AdminUser, session: SessionDep) -> Response:
+    return _list(request, session, user.account_id)
+
+
+@router.post("/offices")
+def create_office(
+    request: Request,
+    user: AdminUser,
+    session: SessionDep,
+    name: Annotated[str, Form()] = "",
+    postcode: Annotated[str, Form()] = "",
+    coverage: Annotated[str, Form()] = "",
+    is_default: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        office = service.create_office(session, user.account_id, name, postcode, [coverage])
+        if is_default:
+            service.set_default_office(session, user.account_id, office.id)
+    except ValidationFailed as e:
+        session.rollback()
+        form = {"name": name, "postcode": postcode, "coverage": coverage}
+        return _list(request, session, user.account_id, form, _all_errors(e, coverage), 422)
+    return redirect(request, "/offices", f"Office “{office.name}” created.")
+
+
+@router.get("/offices/route")
+def route_box(
+    request: Request, user: AdminUser, session: SessionDep, postcode: str = ""
+) -> Response:
+    postcode = postcode.strip()
+    decision: dict[str, Any] | None = None
+    if postcode:
+        r = routing.route(session, user.account_id, postcode)
+        office = service.get_office(session, user.account_id, r.office_id) if r.office_id else None
+        decision = {
+            "postcode": postcode,
+            "usable": bool(routing_parts(postcode)),
+            "office": office,
+            "reason": r.reason,
+            "explain": r.explain(),
+            "precision": r.location.precision if r.location else None,
+        }
+    context = {"decision": decision, "postcode": postcode}
+    if is_fragment_request(request):
+        return render(request, "offices/_route.html", context)
+    return render(request, "offices/route.html", context)
+
+
+def _id(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound(f"There is no office {raw}.")
+    return int(raw)
+
+
+@router.get("/offices/{office_id}")
+def edit_page(request: Request, office_id: str, user: AdminUser, session: SessionDep) -> Response:
+    office = service.get_office(session, user.account_id, _id(office_id))
+    account = get_account(session, user.account_id)
+    form = {
+        "name": office.name,
+        "postcode": office.postcode or "",
+        "coverage": ", ".join(
+            c.code for c in service.coverage_of(session, user.account_id, office.id)
+        ),
+        "is_default": office.id == account.default_office_id,
+    }
+    return render(request, "offices/edit.html", {"office": office, "form": form, "errors": {}})
+
+
+@router.post("/offices/{office_id}")
+def update_office(
+    request: Request,
+    office_id: str,
+    user: AdminUser,
+    session: SessionDep,
+    name: Annotated[str, Form()] = "",
+    postcode: Annotated[str, Form()] = "",
+    coverage: Annotated[str, Form()] = "",
+    is_default: Annotated[str, Form()] = "",
+) -> Response:
+    office = service.get_office(session, user.account_id, _id(office_id))
+    office_id_int = office.id
+    try:
+        service.update_office(
+            session,
+            user.account_id,
+            office_id_int,
+            name=name,
+            postcode=postcode,
+            coverage=[coverage],
+        )
+        if is_default:
+            service.set_default_office(session, user.account_id, office_id_int)
+    except ValidationFailed as e:
+        session.rollback()
+        office = service.get_office(session, user.account_id, office_id_int)
+        form = {
+            "name": name,
+            "postcode": postcode,
+            "coverage": coverage,
+            "is_default": bool(is_default),
+        }
+        return render(
+            request,
+            "offices/edit.html",
+            {"office": office, "form": form, "errors": _all_errors(e, coverage)},
+            status_code=422,
+        )
+    return redirect(request, "/offices", f"Office “{office.name}” saved.")

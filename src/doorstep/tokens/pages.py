@@ -1,0 +1,147 @@
+"""The Developer tab: API tokens (create shown once, revoke, usage) and the request log."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from doorstep.auth.dashboard import AdminUser, check_csrf
+from doorstep.db import SessionDep
+from doorstep.errors import NotFound, ValidationFailed
+from doorstep.tokens import requestlog, service
+from doorstep.tokens.service import NewToken
+from doorstep.web.forms import refuse_nul
+from doorstep.web.templating import is_fragment_request, redirect, render
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf), Depends(refuse_nul)])
+
+
+def _id(raw: str, what: str) -> int:
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound(f"There is no {what} {raw}.")
+    return int(raw)
+
+
+def _page(
+    request: Request,
+    session: Session,
+    account_id: int,
+    *,
+    new: NewToken | None = None,
+    form: dict[str, str] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    tokens = service.list_tokens(session, account_id)
+    stats = service.stats(session, [t.id for t in tokens])
+    filters = requestlog.LogFilters.parse(dict(request.query_params))
+    log = requestlog.search(session, account_id, filters)
+    return render(
+        request,
+        "developer/index.html",
+        {
+            "tokens": tokens,
+            "stats": stats,
+            "token_names": {t.id: t.name for t in tokens},
+            "new": new,
+            "form": form or {"name": "", "rate_limit": ""},
+            "errors": errors or {},
+            "filters": filters,
+            "params": filters.params(),
+            "log": log,
+        },
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+@router.get("/developer")
+def developer_page(request: Request, user: AdminUser, session: SessionDep) -> Response:
+    if is_fragment_request(request) and request.headers.get("hx-target") == "request-log":
+        filters = requestlog.LogFilters.parse(dict(request.query_params))
+        tokens = service.list_tokens(session, user.account_id)
+        return render(
+            request,
+            "developer/_log.html",
+            {
+                "filters": filters,
+                "params": filters.params(),
+                "log": requestlog.search(session, user.account_id, filters),
+                "tokens": tokens,
+            },
+        )
+    return _page(request, session, user.account_id)
+
+
+@router.get("/developer/tokens")
+def tokens_get() -> Response:
+    from fastapi.responses import RedirectResponse
+
+    return RedirectResponse("/developer", status_code=303)
+
+
+@router.post("/developer/tokens")
+def create_token(
+    request: Request,
+    user: AdminUser,
+    session: SessionDep,
+    name: Annotated[str, Form()] = "",
+    rate_limit: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"name": name, "rate_limit": rate_limit}
+    limit: int | None = None
+    if rate_limit.strip():
+        if not rate_limit.strip().isdigit():
+            errors = {"rate_limit": ["Requests a minute: a whole number, 0 for unlimited."]}
+            return _page(
+                request, session, user.account_id, form=form, errors=errors, status_code=422
+            )
+        limit = int(rate_limit)
+    try:
+        new = service.create_token(session, user.account_id, name, limit)
+    except ValidationFailed as e:
+        session.rollback()
+        return _page(request, session, user.account_id, form=form, errors=e.errors, status_code=422)
+    # Shown in this response only: it is not stored anywhere it could be read back.
+    return _page(
+        request,
+        session,
+        user.account_id,
+        new=new,
+        headers={"HX-Push-Url": "/developer", "Cache-Control": "no-store"},
+    )
+
+
+@router.post("/developer/tokens/{token_id}/revoke")
+def revoke_token(request: Request, token_id: str, user: AdminUser, session: SessionDep) -> Response:
+    token = service.revoke_token(session, user.account_id, _id(token_id, "token"))
+    return redirect(request, "/developer", f"Token “{token.name}” revoked: it no longer works.")
+
+
+def _pretty(body: str | None) -> str | None:
+    if not body:
+        return body
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body
+
+
+@router.get("/developer/requests/{entry_id}")
+def request_entry(
+    request: Request, entry_id: str, user: AdminUser, session: SessionDep
+) -> Response:
+    entry, token_name = requestlog.get_entry(session, user.account_id, _id(entry_id, "request"))
+    context: dict[str, Any] = {
+        "e": entry,
+        "token_name": token_name,
+        "pretty_body": _pretty(entry.body),
+    }
+    if is_fragment_request(request):
+        return render(request, "developer/_entry.html", context)
+    return render(request, "developer/entry.html", context)

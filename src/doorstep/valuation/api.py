@@ -1,0 +1,115 @@
+"""``POST /api/v103/leads/valuation``: a vendor or landlord lead with its instant valuation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from doorstep.auth.api_key import ApiActor
+from doorstep.db import SessionDep
+from doorstep.http import read_json
+from doorstep.leads import examples
+from doorstep.leads.api import JSON, create_and_respond
+from doorstep.models import Lead, LeadEvent
+from doorstep.valuation import service
+from doorstep.valuation.schemas import ATTRIBUTION, VALUATION_RESPONSE, ValuationCreate
+
+log = logging.getLogger("doorstep.valuation")
+router = APIRouter(prefix="/api/v103", tags=["Leads"])
+
+DESCRIPTION = f"""Create a **vendor** or **landlord** lead (`postcode` required; any other type
+is a 422) and value the property at once. Routing, grouping and `Idempotency-Key` work as for
+Create Lead; the default `source` is `ivt`.
+
+The lead is always stored, whatever the valuation finds, and the response (like every later
+read of the lead) carries:
+
+* `minimum_`, `average_`, `maximum_sale_estimation`: whole pounds. The range is calibrated on
+  imported sales so that about 80% of real sale prices fall inside it.
+* `minimum_`, `average_`, `maximum_rent_estimation`: whole pounds per calendar month.
+* `valuation_status`:
+  * `Success`: at least 5 sales of the same property type within 2 km in the last 5 years
+    of evidence (for a landlord: at least 3 lettings within 2 km in the last 2 years);
+  * `Not Enough Comparable Properties`: the area was widened (up to 40 km, all years, then
+    all property types) and the estimate comes from there, or, for rents, from the sale
+    estimate x the region's gross yield; estimates are null only when nothing was found;
+  * `Postcode Not Found`: the postcode is not a UK postcode Doorstep can locate; every
+    estimate is null.
+* `comparable_props`: the evidence used, each with `address`, `postcode`, `price`, `date`,
+  `property_type` and `distance` (metres from the postcode), plus `evidence`: `sale` (price
+  in £; `price_today` brought to today by Doorstep's local price index; `same_property` for
+  an earlier sale of this very address) or `rent` (£ per month, with `bedrooms`). When no
+  `rent` item is listed, the rent estimate is the sale estimate x the gross yield of the
+  region (see the README: configurable with `DOORSTEP_RENTAL_YIELDS`).
+
+`property_type` narrows the comparables to that type; `address` lets Doorstep find an earlier
+sale of the same home; `property_bedrooms` is matched against lettings (Price Paid Data
+records no bedrooms).
+
+{ATTRIBUTION}"""
+
+
+def _enrich(request: Request, session: Any, account_id: int) -> Any:
+    def enrich(lead: Lead) -> None:
+        try:
+            with session.begin_nested():
+                valuation = service.valuate(
+                    session,
+                    postcode=lead.postcode,
+                    property_type=lead.property_type,
+                    bedrooms=lead.property_bedrooms,
+                    address=lead.address,
+                    lead_type=lead.type,
+                    account_id=account_id,
+                )
+        except Exception:
+            # The lead matters more than its estimate: store it, say there is none.
+            log.exception("valuation failed; the lead is stored without an estimate")
+            valuation = service.Valuation(service.NOT_ENOUGH)
+            request.state.valuation = {"status": valuation.status, "error": True}
+        else:
+            request.state.valuation = valuation.explain()
+        service.apply(lead, valuation)
+
+    return enrich
+
+
+@router.post(
+    "/leads/valuation",
+    summary="Create Instant Valuation Lead",
+    description=DESCRIPTION,
+    response_class=JSON,
+    openapi_extra=examples.request_body(ValuationCreate, examples.VALUATION_REQUEST),
+    responses=examples.responses({"application/json": {"example": VALUATION_RESPONSE}}),
+)
+def create_valuation_lead(
+    request: Request,
+    actor: ApiActor,
+    body: Annotated[Any, Depends(read_json)],
+    session: SessionDep,
+) -> JSON:
+    response = create_and_respond(
+        request,
+        session,
+        actor,
+        body,
+        ValuationCreate,
+        "ivt",
+        _enrich(request, session, actor.account_id),
+    )
+    lead_id = getattr(request.state, "lead_id", None)
+    explained = getattr(request.state, "valuation", None)
+    if lead_id is not None and explained is not None:
+        # The dashboard's timeline keeps how the estimate was reached (yield, radius, ...).
+        session.add(
+            LeadEvent(
+                lead_id=lead_id,
+                account_id=actor.account_id,
+                kind="valuation",
+                data=explained,
+                actor_token_id=actor.token_id,
+            )
+        )
+    return response

@@ -1,0 +1,59 @@
+"""The valuation endpoint's body is the create body restricted to vendor and landlord leads
+(``leads.schemas.ValuationCreate``); this module holds what its documentation shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from doorstep.leads import examples
+from doorstep.leads.schemas import ValuationCreate
+
+__all__ = ["ATTRIBUTION", "VALUATION_RESPONSE", "ValuationCreate"]
+
+ATTRIBUTION = (
+    "Contains HM Land Registry data © Crown copyright and database right 2025. This data is "
+    "licensed under the Open Government Licence v3.0."
+)
+
+VALUATION_RESPONSE: dict[str, Any] = {
+    **examples.LEAD_RESPONSE,
+    "id": 18381,
+    "type": "vendor",
+    "meta": {"virtual tour": "true"},
+    "message": "I would like to know how much my home is worth",
+    "advert_url": None,
+    "advert_postcode": None,
+    "advert_address": None,
+    "address": "12 Dora Road, London",
+    "postcode": "SW19 7HH",
+    "source": "ivt",
+    "appointment_availability": None,
+    "utm_source": None,
+    "utm_campaign": None,
+    "comparable_props": [
+        {
+            "evidence": "sale",
+            "address": "14, DORA ROAD, LONDON",
+            "postcode": "SW19 7HH",
+            "price": 905000,
+            "date": "2017-09-29",
+            "property_type": "terraced",
+            "distance": 0,
+            "price_today": 902000,
+            "same_property": False,
+        }
+    ],
+    "minimum_sale_estimation": 790000,
+    "average_sale_estimation": 905000,
+    "maximum_sale_estimation": 1040000,
+    "minimum_rent_estimation": 2965,
+    "average_rent_estimation": 3395,
+    "maximum_rent_estimation": 3900,
+    "valuation_status": "Success",
+    "gdpr_checkbox": True,
+    "property_bedrooms": 3,
+    "property_type": "terraced",
+    "office_id": 5,
+    "office_name": "Wimbledon",
+    "out_of_area_distance": None,
+}

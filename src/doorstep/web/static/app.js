@@ -1,0 +1,56 @@
+// Doorstep's few behaviours that need a browser: copy to clipboard and dismissing toasts.
+// Everything else is server-rendered and driven by htmx attributes.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var copy = event.target.closest("[data-copy-target]");
+    if (copy) {
+      var source = document.getElementById(copy.getAttribute("data-copy-target"));
+      if (!source) return;
+      var text = source.value !== undefined ? source.value : source.textContent;
+      var done = function () {
+        copy.textContent = "Copied";
+        setTimeout(function () { copy.textContent = "Copy token"; }, 2000);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done);
+      } else {
+        source.select && source.select();
+        document.execCommand("copy");
+        done();
+      }
+      return;
+    }
+    var dismiss = event.target.closest("[data-dismiss]");
+    if (dismiss) {
+      var toast = dismiss.closest(".toast");
+      if (toast) toast.remove();
+    }
+  });
+  // Toasts clear themselves after a while, so they never pile up over the page.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "toasts") {
+      var toasts = event.detail.target.querySelectorAll(".toast");
+      var last = toasts[toasts.length - 1];
+      if (last) setTimeout(function () { last.remove(); }, 8000);
+    }
+  });
+  // Filter forms send only the filters in use, so the address in the bar stays short and
+  // bookmarkable: /leads?type=vendor rather than /leads?q=&type=vendor&source=&...
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.verb !== "get") return;
+    var params = event.detail.parameters;
+    Object.keys(params).forEach(function (key) {
+      if (params[key] === "") delete params[key];
+    });
+  });
+  // Native confirm for destructive buttons (revoke, delete) that carry data-confirm.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var msg = form.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+})();

@@ -1,0 +1,197 @@
+"""The dashboard in a real browser: Playwright driving Debian's chromium against a live server."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.browser import chromium, live_server  # noqa: F401  (fixtures)
+from tests.conftest import create_lead_api
+from tests.factories import PASSWORD, make_user
+
+pytestmark = pytest.mark.browser
+
+
+def new_page(chromium, server, width: int = 1280):  # noqa: F811
+    context = chromium.new_context(
+        base_url=server.url, viewport={"width": width, "height": 900}, locale="en-GB"
+    )
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    return context, page
+
+
+def sign_in(page, email: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/leads")
+
+
+def test_a_negotiator_works_a_lead_and_an_admin_manages_tokens(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    client,
+    owner,
+):
+    marla = create_lead_api(client, owner, email="marla@example.com")
+    tyler = create_lead_api(
+        client,
+        owner,
+        email="tyler@example.com",
+        first_name="Tyler",
+        last_name="Durden",
+        type="vendor",
+        postcode="DE1 1JX",
+        phone="01632 960001",
+    )
+    user = make_user(owner.account_id)
+    context, page = new_page(chromium, live_server)
+    try:
+        sign_in(page, user.email)
+        rows = page.locator("tr[data-lead-id]")
+        assert rows.count() == 2
+
+        # Filter the inbox: htmx swaps the results and keeps the filters in the address.
+        page.get_by_label("Type").select_option("vendor")
+        page.wait_for_url(re.compile(r"type=vendor"))
+        page.wait_for_function("document.querySelectorAll('tr[data-lead-id]').length === 1")
+        assert rows.first.get_attribute("data-lead-id") == str(tyler["id"])
+        assert page.url == f"{live_server.url}/leads?type=vendor"  # only the filters in use
+        page.get_by_label("Type").select_option("")
+        page.get_by_label("Search name, email, phone or postcode").fill("marla@")
+        page.wait_for_url(re.compile(r"q=marla"))
+        page.wait_for_function("document.querySelectorAll('tr[data-lead-id]').length === 1")
+        assert rows.first.get_attribute("data-lead-id") == str(marla["id"])
+
+        # Open the lead, change its status, add a note.
+        page.get_by_role("link", name="Marla Singer").click()
+        page.wait_for_url(f"**/leads/{marla['id']}")
+        assert page.get_by_role("heading", level=1).inner_text().startswith("Marla Singer")
+        page.get_by_label("Status").select_option(label="Contacted (In progress)")
+        page.get_by_role("button", name="Change status").click()
+        page.get_by_text("Status changed.").wait_for()
+        assert page.get_by_test_id("lead-status").inner_text() == "Contacted"
+        page.get_by_label("Note", exact=True).fill("Called back; viewing on Saturday.")
+        page.get_by_role("button", name="Add note").click()
+        page.get_by_text("Note added.").wait_for()
+        timeline = page.get_by_test_id("timeline")
+        assert "Called back; viewing on Saturday." in timeline.inner_text()
+        assert "New → Contacted" in timeline.inner_text()
+        api = client.get(f"/api/v103/leads/{marla['id']}", headers=owner.headers).json()
+        assert (api["status"], api["stage"]) == ("Contacted", "In progress")
+
+        # Create a token, copy it, use it, see the request in its log, then revoke it.
+        page.get_by_role("link", name="Developer").click()
+        page.wait_for_url("**/developer")
+        page.get_by_label("Name", exact=True).fill("Browser test token")
+        page.get_by_role("button", name="Create token").click()
+        secret = page.locator("#new-token-value").input_value()
+        assert secret.startswith("ds_")
+        page.get_by_role("button", name="Copy token").click()
+        page.get_by_role("button", name="Copied").wait_for()
+        assert page.evaluate("navigator.clipboard.readText()") == secret
+
+        r = httpx.post(
+            f"{live_server.url}/api/v103/leads",
+            json={
+                "type": "let",
+                "first_name": "Robert",
+                "last_name": "Paulson",
+                "email": "bob@example.com",
+                "phone": "07700 900123",
+            },
+            headers={"X-API-KEY": secret},
+        )
+        assert r.status_code == 200, r.text
+        new_lead = r.json()["id"]
+
+        page.goto("/developer")
+        page.get_by_label("Token", exact=True).select_option(label="Browser test token")
+        page.wait_for_url(re.compile(r"token=\d+"))
+        page.wait_for_function(
+            "document.querySelectorAll('#request-log tr[data-request-id]').length === 1"
+        )
+        entry = page.locator("#request-log tr[data-request-id]").first
+        assert "POST /api/v103/leads" in entry.inner_text()
+        assert "200" in entry.inner_text()
+        entry.get_by_role("link", name="Show details").click()
+        detail = page.get_by_test_id("request-detail")
+        detail.wait_for()
+        assert "Paulson" in detail.inner_text()
+        detail.get_by_role("link", name=f"Open lead #{new_lead}").wait_for()
+
+        page.on("dialog", lambda d: d.accept())
+        row = page.locator("tr[data-token-id]", has_text="Browser test token")
+        row.get_by_role("button", name="Revoke").click()
+        page.get_by_text("revoked: it no longer works").wait_for()
+        again = httpx.get(f"{live_server.url}/api/v103/offices", headers={"X-API-KEY": secret})
+        assert again.status_code == 401
+    finally:
+        context.close()
+
+
+def test_an_agent_cannot_open_another_offices_lead(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    client,
+    owner,
+):
+    mine = create_lead_api(client, owner, email="n@example.com", advert_postcode="NG1 5FS")
+    theirs = create_lead_api(client, owner, email="d@example.com", advert_postcode="DE1 1JX")
+    agent = make_user(owner.account_id, "agent", [owner.offices["Nottingham"]])
+    context, page = new_page(chromium, live_server, width=390)  # a phone
+    try:
+        sign_in(page, agent.email)
+        ids = page.locator("tr[data-lead-id]").evaluate_all(
+            "rows => rows.map(r => r.dataset.leadId)"
+        )
+        assert ids == [str(mine["id"])]
+        response = page.goto(f"/leads/{theirs['id']}")
+        assert response is not None and response.status == 404
+        assert "There is no lead" in page.content()
+        # Nothing on the page is wider than the phone's screen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        context.close()
+
+
+def test_every_page_fits_a_phone_screen(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    client,
+    owner,
+):
+    lead = create_lead_api(client, owner, message="A long message " * 15)
+    client.get("/api/v103/offices", headers=owner.headers)  # something in the request log
+    admin = make_user(owner.account_id)
+    context, page = new_page(chromium, live_server, width=390)
+    try:
+        sign_in(page, admin.email)
+        for path in [
+            "/leads",
+            f"/leads/{lead['id']}",
+            "/offices",
+            f"/offices/{owner.offices['Derby']}",
+            "/statuses",
+            "/developer",
+            "/reports",
+            "/about",
+        ]:
+            page.goto(path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+            # Every form field has a visible label.
+            unlabelled = page.evaluate(
+                """() => [...document.querySelectorAll(
+                    'input:not([type=hidden]), select, textarea')]
+                  .filter(el => !(el.labels && [...el.labels].some(l =>
+                      l.offsetParent !== null && !l.classList.contains('sr-only'))))
+                  .map(el => el.id || el.name)"""
+            )
+            assert unlabelled == [], (path, unlabelled)
+    finally:
+        context.close()
