@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
+import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
@@ -63,6 +64,12 @@ async def read_json(request: Request) -> Any:
             "The request body must be JSON (Content-Type: application/json)."
         )
     raw = await request.body()
+    try:
+        # orjson is the fast path; anything it refuses (or reads differently: huge integers,
+        # lone surrogates) goes through json, which also gives the messages below.
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as e:

@@ -13,3 +13,5 @@ class Actor:
     user_id: int | None = None
     # Agents see only the leads of their own offices; None means every office of the account.
     office_ids: frozenset[int] | None = field(default=None)
+    # The account's name when the auth layer read it anyway (saves a look-up per new lead).
+    account_name: str | None = None

@@ -75,15 +75,22 @@ def centroids() -> Centroids:
 
 def locate_codes(session: Session, codes: tuple[str, ...]) -> Location | None:
     """Most precise known location for routing parts (area, district[, sector[, unit]])."""
-    c = centroids()
+    unit = None
     if len(codes) == 4:
         row = session.execute(
             select(PostcodeUnit.latitude, PostcodeUnit.longitude).where(
                 PostcodeUnit.postcode == codes[3]
             )
         ).first()
-        if row:
-            return Location(row[0], row[1], "unit")
+        unit = (row[0], row[1]) if row else None
+    return locate_parts(codes, unit)
+
+
+def locate_parts(codes: tuple[str, ...], unit: Point | None) -> Location | None:
+    """As ``locate_codes``, with the unit's imported coordinates (if any) already looked up."""
+    if unit is not None:
+        return Location(unit[0], unit[1], "unit")
+    c = centroids()
     if len(codes) >= 3 and (p := c.sector.get(codes[2])):
         return Location(p[0], p[1], "sector")
     if len(codes) >= 2 and (p := c.district.get(codes[1])):

@@ -68,11 +68,11 @@ def create_and_respond(
     lead = service.create_lead(
         session, actor, data, default_source=default_source, before_insert=enrich
     )
-    out = orjson.dumps(read_lead(session, actor.account_id, lead.id))
+    out = orjson.dumps(lead.as_dict())
     if claim is not None:
         idempotency.store(session, claim, 200, out.decode())
     request.state.lead_id = lead.id
-    metrics.LEADS_CREATED.labels(type=lead.type, source=lead.source).inc()
+    metrics.LEADS_CREATED.labels(type=lead.values["type"], source=lead.values["source"]).inc()
     return JSON(out)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 
+@lru_cache(maxsize=4096)  # parsing is the slow part of a create; people come back
 def normalise_phone(phone: str) -> tuple[str | None, bool]:
     """(E.164 form for matching, callable?). UK is assumed for national numbers; only valid
     UK numbers are callable. A string that is not a phone number has no normalised form."""

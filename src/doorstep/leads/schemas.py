@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from email_validator import EmailNotValidError, validate_email
@@ -111,6 +112,13 @@ def _source(v: Any) -> str | None:
     return None  # missing or unknown: the endpoint's default source
 
 
+@cache
+def _kept_blank(model: type[_Body]) -> frozenset[str]:
+    """Fields whose blank string is an error rather than null (worked out once per model)."""
+    required = {n for n, f in model.model_fields.items() if f.is_required()}
+    return frozenset(required) | model._keep_blank
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
     _keep_blank: ClassVar[frozenset[str]] = frozenset()
@@ -121,7 +129,7 @@ class _Body(BaseModel):
         """An empty (or white-space) string for an optional field means null."""
         if not isinstance(data, dict):
             return data
-        keep = {n for n, f in cls.model_fields.items() if f.is_required()} | cls._keep_blank
+        keep = _kept_blank(cls)
         return {
             k: (None if isinstance(v, str) and not v.strip() and k not in keep else v)
             for k, v in data.items()

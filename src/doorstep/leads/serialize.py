@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -106,6 +108,84 @@ def lead_rows() -> Select[Lead, str, str, str, str, str]:
     )
 
 
+def from_values(
+    v: Mapping[str, Any],
+    office_name: str | None,
+    account_name: str | None,
+    status_name: str | None,
+    referred_by_office_name: str | None = None,
+    referred_by_account_name: str | None = None,
+) -> dict[str, Any]:
+    """The lead object from a lead's column values (a row, or a lead being created)."""
+    ood = v["out_of_area_distance"]
+    values: dict[str, Any] = {
+        "id": v["id"],
+        "type": v["type"],
+        "title": v["title"],
+        "meta": v["meta"],
+        "message": v["message"],
+        "first_name": v["first_name"],
+        "email": v["email"],
+        "advert_url": v["advert_url"],
+        "advert_image": v["advert_image"],
+        "advert_postcode": v["advert_postcode"],
+        "advert_address": v["advert_address"],
+        "address": v["address"],
+        "postcode": v["postcode"],
+        "appointment_availability": v["appointment_availability"],
+        "comparable_props": v["comparable_props"],
+        "phone": v["phone"],
+        "source": v["source"],
+        "full_name": f"{v['first_name']} {v['last_name']}",
+        "last_name": v["last_name"],
+        "created_at": iso(v["created_at"]),
+        "is_parent": v["is_parent"],
+        "parent_id": v["parent_id"],
+        "questionnaire": v["questionnaire"],
+        "stage": STAGES.get(v["stage_id"]),
+        "status": status_name,
+        "minimum_sale_estimation": v["minimum_sale_estimation"],
+        "average_sale_estimation": v["average_sale_estimation"],
+        "maximum_sale_estimation": v["maximum_sale_estimation"],
+        "minimum_rent_estimation": v["minimum_rent_estimation"],
+        "average_rent_estimation": v["average_rent_estimation"],
+        "maximum_rent_estimation": v["maximum_rent_estimation"],
+        "valuation_status": v["valuation_status"],
+        "gdpr_checkbox": v["gdpr_checkbox"],
+        "host": v["host"],
+        "property_bedrooms": v["property_bedrooms"],
+        "property_reference": v["property_reference"],
+        "property_type": v["property_type"],
+        "raw_property_reference": v["raw_property_reference"],
+        "office_id": v["office_id"],
+        "office_name": office_name,
+        "out_of_area_distance": None if ood is None else round(ood, 2),
+        "international": bool(v["international"]),
+        "account_id": v["account_id"],
+        "account_name": account_name,
+        "referred_by_office_id": v["referred_by_office_id"],
+        "referred_by_office_name": referred_by_office_name,
+        "referred_by_account_id": v["referred_by_account_id"],
+        "referred_by_account_name": referred_by_account_name,
+        "eta": v["eta"],
+        "facebook_pixel_id": v["facebook_pixel_id"],
+        "utm_source": v["utm_source"],
+        "utm_medium": v["utm_medium"],
+        "utm_campaign": v["utm_campaign"],
+        "utm_content": v["utm_content"],
+        "utm_term": v["utm_term"],
+        "utm_gclid": v["utm_gclid"],
+        "property_bathrooms": v["property_bathrooms"],
+        "property_receptions": v["property_receptions"],
+        "next_action_date": iso(v["next_action_date"]),
+    }
+    return {k: values[k] for k in LEAD_KEYS}
+
+
+COLUMNS = tuple(c.key for c in Lead.__table__.columns)
+_columns_of = attrgetter(*COLUMNS)
+
+
 def to_dict(
     lead: Lead,
     office_name: str | None,
@@ -114,70 +194,14 @@ def to_dict(
     referred_by_office_name: str | None = None,
     referred_by_account_name: str | None = None,
 ) -> dict[str, Any]:
-    l = lead  # noqa: E741
-    ood = l.out_of_area_distance
-    values: dict[str, Any] = {
-        "id": l.id,
-        "type": l.type,
-        "title": l.title,
-        "meta": l.meta,
-        "message": l.message,
-        "first_name": l.first_name,
-        "email": l.email,
-        "advert_url": l.advert_url,
-        "advert_image": l.advert_image,
-        "advert_postcode": l.advert_postcode,
-        "advert_address": l.advert_address,
-        "address": l.address,
-        "postcode": l.postcode,
-        "appointment_availability": l.appointment_availability,
-        "comparable_props": l.comparable_props,
-        "phone": l.phone,
-        "source": l.source,
-        "full_name": f"{l.first_name} {l.last_name}",
-        "last_name": l.last_name,
-        "created_at": iso(l.created_at),
-        "is_parent": l.is_parent,
-        "parent_id": l.parent_id,
-        "questionnaire": l.questionnaire,
-        "stage": STAGES.get(l.stage_id),
-        "status": status_name,
-        "minimum_sale_estimation": l.minimum_sale_estimation,
-        "average_sale_estimation": l.average_sale_estimation,
-        "maximum_sale_estimation": l.maximum_sale_estimation,
-        "minimum_rent_estimation": l.minimum_rent_estimation,
-        "average_rent_estimation": l.average_rent_estimation,
-        "maximum_rent_estimation": l.maximum_rent_estimation,
-        "valuation_status": l.valuation_status,
-        "gdpr_checkbox": l.gdpr_checkbox,
-        "host": l.host,
-        "property_bedrooms": l.property_bedrooms,
-        "property_reference": l.property_reference,
-        "property_type": l.property_type,
-        "raw_property_reference": l.raw_property_reference,
-        "office_id": l.office_id,
-        "office_name": office_name,
-        "out_of_area_distance": None if ood is None else round(ood, 2),
-        "international": bool(l.international),
-        "account_id": l.account_id,
-        "account_name": account_name,
-        "referred_by_office_id": l.referred_by_office_id,
-        "referred_by_office_name": referred_by_office_name,
-        "referred_by_account_id": l.referred_by_account_id,
-        "referred_by_account_name": referred_by_account_name,
-        "eta": l.eta,
-        "facebook_pixel_id": l.facebook_pixel_id,
-        "utm_source": l.utm_source,
-        "utm_medium": l.utm_medium,
-        "utm_campaign": l.utm_campaign,
-        "utm_content": l.utm_content,
-        "utm_term": l.utm_term,
-        "utm_gclid": l.utm_gclid,
-        "property_bathrooms": l.property_bathrooms,
-        "property_receptions": l.property_receptions,
-        "next_action_date": iso(l.next_action_date),
-    }
-    return {k: values[k] for k in LEAD_KEYS}
+    return from_values(
+        dict(zip(COLUMNS, _columns_of(lead), strict=True)),
+        office_name,
+        account_name,
+        status_name,
+        referred_by_office_name,
+        referred_by_account_name,
+    )
 
 
 def read_lead(session: Session, account_id: int, lead_id: int) -> dict[str, Any] | None:

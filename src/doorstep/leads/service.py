@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from doorstep.auth.principal import Actor
@@ -14,20 +30,22 @@ from doorstep.errors import NotFound, ValidationFailed
 from doorstep.leads import serialize
 from doorstep.leads.contact import normalise_email, normalise_phone
 from doorstep.leads.schemas import LeadCreate, LeadUpdate, check_questionnaire, compact_size
-from doorstep.models import Lead, LeadEvent
+from doorstep.models import Account, Lead, LeadEvent
 from doorstep.models.base import utcnow
-from doorstep.models.status import NEW_STATUS_ID
+from doorstep.models.status import NEW_STATUS_ID, NEW_STATUS_NAME
 from doorstep.offices import routing
-from doorstep.offices.service import office_exists
+from doorstep.offices.service import office_exists, office_name
+from doorstep.statements import Statement
 from doorstep.statuses import service as statuses
 
 
-def _lock_person(session: Session, account_id: int, keys: list[str]) -> None:
+def _lock_person(conn: Connection, account_id: int, keys: list[str]) -> None:
     """Serialise creates for the same person so exactly one becomes the group's parent.
 
-    PostgreSQL: transaction-scoped advisory locks, taken in a fixed order (no deadlocks).
+    PostgreSQL: transaction-scoped advisory locks, taken in a fixed order (no deadlocks) by
+    one statement, which evaluates its select list left to right.
     SQLite: every transaction already begins IMMEDIATE, so writers are serialised."""
-    if session.get_bind().dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql":
         return
     ids = sorted(
         {
@@ -39,24 +57,80 @@ def _lock_person(session: Session, account_id: int, keys: list[str]) -> None:
             for k in keys
         }
     )
-    for lock_id in ids:
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
+    _LOCKS[len(ids)].run(conn, {f"k{i}": lock_id for i, lock_id in enumerate(ids)})
 
 
-def _group_parent(session: Session, account_id: int, email: str, phone: str | None) -> int | None:
-    match = [Lead.email_normalized == email]
-    if phone:
-        match.append(Lead.phone_normalized == phone)
-    row = session.execute(
-        select(Lead.id, Lead.is_parent, Lead.parent_id)
-        .where(Lead.account_id == account_id, or_(*match))
-        .order_by(Lead.id)
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    lead_id, is_parent, parent_id = row
-    return lead_id if is_parent or parent_id is None else parent_id
+# One statement per number of keys (a person has an email and at most one phone).
+_LOCKS = {
+    n: Statement("SELECT " + ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(n)))
+    for n in (1, 2)
+}
+
+_leads = cast(Table, Lead.__table__)
+_earlier = _leads.alias("earlier")
+_same_person = and_(
+    _earlier.c.account_id == bindparam("group_account_id"),
+    or_(
+        _earlier.c.email_normalized == bindparam("group_email"),
+        _earlier.c.phone_normalized == bindparam("group_phone"),
+    ),
+)
+# Insert a lead into its person's group in one statement, after _lock_person: the group is
+# that of the earliest lead with the same email or phone (its parent, or itself when it is
+# the parent); with no such lead, the new lead is a parent.
+_INSERT = (
+    insert(_leads)
+    .values(
+        is_parent=~exists().where(_same_person),
+        parent_id=select(
+            case(
+                (or_(_earlier.c.is_parent, _earlier.c.parent_id.is_(None)), _earlier.c.id),
+                else_=_earlier.c.parent_id,
+            )
+        )
+        .where(_same_person)
+        .order_by(_earlier.c.id)
+        .limit(literal_column("1"))
+        .scalar_subquery(),
+    )
+    .returning(_leads.c.id, _leads.c.is_parent, _leads.c.parent_id)
+)
+# Columns a create does not fill stay null: only those it fills are sent, which keeps the
+# statement within psycopg's cache of parsed queries (50 parameters, see the test), unless
+# before_insert had the chance to fill any column.
+_COLUMNS = tuple(c.key for c in _leads.columns if c.key not in ("id", "is_parent", "parent_id"))
+_UNKNOWN = dict.fromkeys(_COLUMNS)
+
+
+@lru_cache(maxsize=8)
+def _insert(columns: tuple[str, ...]) -> Statement:
+    return Statement(_INSERT, columns)
+
+
+@dataclass(frozen=True)
+class NewLead:
+    """A lead just stored (not yet committed): its column values and the names that its
+    lead object shows. ``lead`` gives the ORM object, for callers that go on with it."""
+
+    values: dict[str, Any]
+    office_name: str | None
+    account_name: str | None
+    session: Session
+
+    @property
+    def id(self) -> int:
+        return int(self.values["id"])
+
+    @property
+    def lead(self) -> Lead:
+        lead = self.session.get(Lead, self.id)
+        assert lead is not None
+        return lead
+
+    def as_dict(self) -> dict[str, Any]:
+        return serialize.from_values(
+            self.values, self.office_name, self.account_name, NEW_STATUS_NAME
+        )
 
 
 def create_lead(
@@ -66,50 +140,58 @@ def create_lead(
     *,
     default_source: str = "homepage",
     before_insert: Callable[[Lead], None] | None = None,
-) -> Lead:
-    """Route, group and store a new lead (flushed, not committed)."""
+) -> NewLead:
+    """Route, group and store a new lead (not committed). ``before_insert`` may fill in
+    fields of the lead (the valuation's estimates) before it is stored."""
     account_id = actor.account_id
     if data.office_id is not None:
-        if not office_exists(session, account_id, data.office_id):
+        name = office_name(session, account_id, data.office_id)
+        if name is None:
             raise ValidationFailed.field(
                 "office_id", f"There is no office {data.office_id} in your account."
             )
-        route = routing.Route(data.office_id, None, "explicit")
+        route = routing.Route(data.office_id, None, "explicit", office_name=name)
     else:
         pc = routing.routing_postcode(data.type, data.postcode, data.advert_postcode)
         route = routing.route(session, account_id, pc)
 
     email = normalise_email(data.email)
     phone_norm, phone_callable = normalise_phone(data.phone)
-    _lock_person(session, account_id, [f"e:{email}"] + ([f"p:{phone_norm}"] if phone_norm else []))
-    parent_id = _group_parent(session, account_id, email, phone_norm)
+    conn = session.connection()
+    _lock_person(conn, account_id, [f"e:{email}"] + ([f"p:{phone_norm}"] if phone_norm else []))
 
     now = utcnow()
-    fields = data.model_dump(exclude={"office_id", "source", "international"})
-    lead = Lead(
-        **fields,
-        account_id=account_id,
-        office_id=route.office_id,
-        out_of_area_distance=route.out_of_area_distance,
-        status_id=NEW_STATUS_ID,
-        stage_id=50,
-        source=data.source or default_source,
-        international=bool(data.international),
-        email_normalized=email,
-        phone_normalized=phone_norm,
-        phone_callable=phone_callable,
-        is_parent=parent_id is None,
-        parent_id=parent_id,
-        created_at=now,
-        updated_at=now,
-        created_by_token_id=actor.token_id,
-        created_by_user_id=actor.user_id,
-    )
+    values: dict[str, Any] = {
+        **data.model_dump(exclude={"office_id", "source", "international"}),
+        "account_id": account_id,
+        "office_id": route.office_id,
+        "out_of_area_distance": route.out_of_area_distance,
+        "status_id": NEW_STATUS_ID,
+        "stage_id": 50,
+        "source": data.source or default_source,
+        "international": bool(data.international),
+        "email_normalized": email,
+        "phone_normalized": phone_norm,
+        "phone_callable": phone_callable,
+        "created_at": now,
+        "updated_at": now,
+        "created_by_token_id": actor.token_id,
+        "created_by_user_id": actor.user_id,
+    }
     if before_insert is not None:
+        lead = Lead(**values)
         before_insert(lead)
-    session.add(lead)
-    session.flush()
-    return lead
+        values = {k: getattr(lead, k) for k in _COLUMNS}
+    ((lead_id, is_parent, parent_id),) = _insert(tuple(values)).run(
+        conn,
+        {**values, "group_account_id": account_id, "group_email": email, "group_phone": phone_norm},
+    )
+    values = {**_UNKNOWN, **values, "id": lead_id, "is_parent": bool(is_parent)}
+    values["parent_id"] = parent_id
+    account_name = actor.account_name
+    if account_name is None:
+        account_name = session.scalar(select(Account.name).where(Account.id == account_id))
+    return NewLead(values, route.office_name, account_name, session)
 
 
 def scope_conditions(actor: Actor) -> list[ColumnElement[bool]]:

@@ -109,7 +109,7 @@ def refer(
 
     new = service.create_lead(
         session, actor, data, default_source=source.source, before_insert=link
-    )
+    ).lead
     text = (note or "").strip()[:NOTE_MAX] or None
     service.record(
         session, actor, source, "referred", to_lead_id=new.id, office_id=target.id, note=text

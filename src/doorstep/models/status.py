@@ -18,6 +18,7 @@ PREDEFINED_STATUSES: tuple[tuple[int, str, int], ...] = (
     (5, "Not interested", 150),
 )
 NEW_STATUS_ID = 1
+NEW_STATUS_NAME = dict((i, n) for i, n, _ in PREDEFINED_STATUSES)[NEW_STATUS_ID]
 
 
 class Status(Base):

@@ -101,6 +101,13 @@ def office_exists(session: Session, account_id: int, office_id: int) -> bool:
     )
 
 
+def office_name(session: Session, account_id: int, office_id: int) -> str | None:
+    """The name of an office of the account; None if the account has no such office."""
+    return session.scalar(
+        select(Office.name).where(Office.account_id == account_id, Office.id == office_id)
+    )
+
+
 def coverage_of(session: Session, account_id: int, office_id: int) -> list[OfficeCoverage]:
     return list(
         session.scalars(

@@ -11,11 +11,9 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import text
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from doorstep import db
+from doorstep import db, statements
 from doorstep.errors import PayloadTooLarge
 from doorstep.ops import metrics
 from doorstep.ops.logging import request_id_var
@@ -141,15 +139,13 @@ class RequestContextMiddleware:
                     "error": state.get("error"),
                     "lead_id": state.get("lead_id"),
                 }
-                await run_in_threadpool(_write_log, entry)
+                await db.in_thread(_write_log, entry)
             request_id_var.reset(ctx)
 
 
 def _write_log(entry: dict[str, Any]) -> None:
     try:
-        with db.transaction() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                session.execute(text("SET LOCAL synchronous_commit = off"))
-            tokens.write_log(session, **entry)
+        with statements.autocommit() as conn:
+            tokens.write_log(conn, **entry)
     except Exception:
         logging.getLogger("doorstep.request_log").exception("could not write the request log")

@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from doorstep.errors import NotFound, ValidationFailed
-from doorstep.models import ApiToken, RateCounter, RequestLog, TokenUsage
+from doorstep.models import ApiToken, RequestLog, TokenUsage
 from doorstep.models.base import utcnow
+from doorstep.statements import Direct, Statement
 
 TOKEN_PREFIX = "ds_"
 
@@ -74,50 +75,92 @@ def revoke_token(session: Session, account_id: int | None, token_id: int) -> Api
     return token
 
 
-def authenticate(session: Session, secret: str) -> ApiToken | None:
-    """The live token for a presented key, or None (unknown or revoked)."""
-    if not secret:
-        return None
-    return session.scalar(
-        select(ApiToken).where(
-            ApiToken.token_hash == hash_token(secret), ApiToken.revoked_at.is_(None)
-        )
+@dataclass(frozen=True)
+class Admission:
+    """A live token presented with a request, and that request counted against its limit."""
+
+    token_id: int
+    account_id: int
+    account_name: str
+    limit: int  # requests a minute; 0 = unlimited
+    retry_after: int  # seconds; 0 = allowed
+
+
+# PostgreSQL: find the live token and count the request in one statement (one round trip).
+# set_config(..., true) turns synchronous commit off for this statement's own transaction:
+# a counter is bookkeeping, it need not wait for the WAL flush.
+_ADMIT_PG = Statement(
+    """
+    WITH token AS (
+        SELECT t.id, t.account_id, a.name,
+            coalesce(t.rate_limit_per_minute, :default_limit) AS lim
+        FROM api_tokens t JOIN accounts a ON a.id = t.account_id
+        WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
+    ), counted AS (
+        INSERT INTO rate_counters (token_id, "window", count)
+        SELECT id, :window, 1 FROM token WHERE lim > 0
+        ON CONFLICT (token_id, "window") DO UPDATE SET count = rate_counters.count + 1
+        RETURNING count
     )
+    SELECT token.id, token.account_id, token.name, token.lim, (SELECT count FROM counted),
+        set_config('synchronous_commit', 'off', true)
+    FROM token
+    """
+)
+# SQLite (no data-modifying CTEs): the same in two statements.
+_FIND = Statement(
+    """
+    SELECT t.id, t.account_id, a.name, coalesce(t.rate_limit_per_minute, :default_limit)
+    FROM api_tokens t JOIN accounts a ON a.id = t.account_id
+    WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
+    """
+)
+_COUNT = Statement(
+    """
+    INSERT INTO rate_counters (token_id, "window", count) VALUES (:token_id, :window, 1)
+    ON CONFLICT (token_id, "window") DO UPDATE SET count = rate_counters.count + 1
+    RETURNING count
+    """
+)
+_SWEEP = Statement(
+    'DELETE FROM rate_counters WHERE token_id = :token_id AND "window" < :window - 1'
+)
 
 
-def effective_limit(token: ApiToken, default: int) -> int:
-    return default if token.rate_limit_per_minute is None else token.rate_limit_per_minute
-
-
-def hit_rate_limit(session: Session, token_id: int, limit: int, now: float | None = None) -> int:
-    """Count one request in the token's current minute; return seconds to wait (0 = allowed).
+def admit(
+    conn: Direct, secret: str, default_limit: int, now: float | None = None
+) -> Admission | None:
+    """The live token for a presented key, with this request counted in the token's current
+    minute; None for an unknown or revoked key. Run it outside the request's transaction
+    (``statements.autocommit``): the counter row is hot, its lock is held only a moment.
 
     Fixed one-minute windows in a shared table, so the limit holds across processes and
-    hosts. The caller runs this in its own short transaction: the counter row is hot."""
-    if limit <= 0:
-        return 0
+    hosts. Revocation takes effect on the next request: nothing is cached."""
+    if not secret:
+        return None
     now = time.time() if now is None else now
     window = int(now // 60)
-    ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        ins(RateCounter)
-        .values(token_id=token_id, window=window, count=1)
-        .on_conflict_do_update(
-            index_elements=["token_id", "window"], set_={"count": RateCounter.count + 1}
-        )
-        .returning(RateCounter.count)
-    )
-    count = session.execute(stmt).scalar_one()
+    params = {"token_hash": hash_token(secret), "default_limit": default_limit, "window": window}
+    if conn.dialect.name == "postgresql":
+        rows = _ADMIT_PG.run(conn, params)
+        if not rows:
+            return None
+        token_id, account_id, account_name, limit, count = rows[0][:5]
+    else:
+        rows = _FIND.run(conn, params)
+        if not rows:
+            return None
+        token_id, account_id, account_name, limit = rows[0]
+        count = None
+        if limit > 0:
+            count = _COUNT.run(conn, {"token_id": token_id, "window": window})[0][0]
     if count == 1 and window % 10 == 0:
         # Old windows are useless; sweep them now and then.
-        session.execute(
-            delete(RateCounter).where(
-                RateCounter.token_id == token_id, RateCounter.window < window - 1
-            )
-        )
-    if count > limit:
-        return max(1, int(60 - (now % 60)) + 1)
-    return 0
+        _SWEEP.run(conn, {"token_id": token_id, "window": window})
+    wait = 0
+    if count is not None and count > limit > 0:
+        wait = max(1, int(60 - (now % 60)) + 1)
+    return Admission(token_id, account_id, account_name, limit, wait)
 
 
 @dataclass(frozen=True)
@@ -211,5 +254,17 @@ def list_tokens(session: Session, account_id: int) -> list[ApiToken]:
     )
 
 
-def write_log(session: Session, **fields: object) -> None:
-    session.execute(insert(RequestLog).values(**fields))
+_LOG_COLUMNS = [c.key for c in RequestLog.__table__.columns if c.key != "id"]
+_LOG = {
+    "sqlite": Statement(insert(RequestLog), _LOG_COLUMNS),
+    # As for the rate counter: a log row is bookkeeping, it need not wait for the WAL flush.
+    "postgresql": Statement(
+        insert(RequestLog).returning(func.set_config("synchronous_commit", "off", True)),
+        _LOG_COLUMNS,
+    ),
+}
+
+
+def write_log(conn: Direct, **fields: object) -> None:
+    """One request-log row, in its own transaction (``statements.autocommit``)."""
+    _LOG[conn.dialect.name].run(conn, {"created_at": utcnow(), **fields})
