@@ -13,8 +13,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./doorstep.db"
     # Connections per process (PostgreSQL): a server with N workers holds up to
     # N * (pool_size + max_overflow); keep that under the server's max_connections.
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    db_pool_size: int = 20
+    db_max_overflow: int = 0
     rate_limit_per_minute: int = 600
     max_body_bytes: int = 64 * 1024
     request_log_body_bytes: int = 16 * 1024

@@ -6,10 +6,9 @@ import json
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from doorstep.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
+from doorstep.errors import MalformedJSON, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -58,12 +57,7 @@ def _reject_constant(name: str) -> Any:
     raise _NotJSON(name)
 
 
-async def read_json(request: Request) -> Any:
-    if not is_json_content_type(request.headers.get("content-type")):
-        raise UnsupportedMediaType(
-            "The request body must be JSON (Content-Type: application/json)."
-        )
-    raw = await request.body()
+def parse_json(raw: bytes) -> Any:
     try:
         # orjson is the fast path; anything it refuses (or reads differently: huge integers,
         # lone surrogates) goes through json, which also gives the messages below.
@@ -112,9 +106,3 @@ def validate(model: type[M], data: Any) -> M:
     if errors:
         raise ValidationFailed(errors)
     return result
-
-
-async def parse_body(request: Request, model: type[M]) -> tuple[M, dict[str, Any]]:
-    """The validated model and the raw object (for rules that look at what was sent)."""
-    data = await read_json(request)
-    return validate(model, data), data

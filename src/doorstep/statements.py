@@ -33,11 +33,12 @@ class Direct(NamedTuple):
 
 
 @contextmanager
-def autocommit() -> Iterator[Direct]:
-    """A pooled connection for single-statement bookkeeping writes (rate counters, request
-    logs): each statement commits on its own, outside any request transaction."""
+def autocommit(connection: Connection | None = None) -> Iterator[Direct]:
+    """Single-statement bookkeeping writes (rate counters, request logs), each committed on
+    its own, outside any request transaction: on ``connection`` (which must not be in a
+    transaction), else on a connection checked out of the pool for the purpose."""
     engine = db.get_engine()
-    pooled = engine.raw_connection()  # checked (pre-ping) like any other checkout
+    pooled = connection.connection if connection is not None else engine.raw_connection()
     driver: Any = pooled.driver_connection
     sqlite = db.is_sqlite(engine)
     try:
@@ -50,7 +51,8 @@ def autocommit() -> Iterator[Direct]:
                 driver.autocommit = False
         except Exception:
             pooled.invalidate()  # a broken connection must not go back to the pool
-        pooled.close()
+        if connection is None:
+            pooled.close()
 
 
 _ROWS = re.compile(r"^\s*(SELECT|WITH)\b|\bRETURNING\b", re.IGNORECASE)

@@ -6,15 +6,13 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from doorstep import idempotency
-from doorstep.auth.api_key import ApiActor
-from doorstep.auth.principal import Actor
-from doorstep.db import SessionDep
+from doorstep.auth.api_key import Api, Call
 from doorstep.errors import NotFound, ValidationFailed
-from doorstep.http import NUL_REASON, has_nul, read_json, validate
+from doorstep.http import NUL_REASON, has_nul, validate
 from doorstep.leads import examples, service
 from doorstep.leads.schemas import NOT_UPDATABLE, LeadCreate, LeadUpdate
 from doorstep.leads.serialize import read_lead
@@ -31,9 +29,6 @@ class JSON(Response):
         return content if isinstance(content, bytes) else orjson.dumps(content)
 
 
-JsonBody = Annotated[Any, Depends(read_json)]
-
-
 def lead_id_of(raw: str) -> int:
     """Path ids that are not positive integers are simply not found."""
     if not raw.isdigit() or int(raw) < 1 or len(raw) > 18:
@@ -43,14 +38,13 @@ def lead_id_of(raw: str) -> int:
 
 def create_and_respond(
     request: Request,
-    session: SessionDep,
-    actor: Actor,
-    body: Any,
+    call: Call,
     model: type[LeadCreate],
     default_source: str,
     enrich: Callable[[Lead], None] | None = None,
 ) -> JSON:
     """Shared by create and valuation: idempotency, validation, creation, one response."""
+    session, actor, body = call.session, call.actor, call.body
     key = request.headers.get("idempotency-key")
     claim = None
     if key is not None:
@@ -86,11 +80,13 @@ LEAD_EXAMPLE = {"application/json": {"example": examples.LEAD_RESPONSE}}
     openapi_extra=examples.request_body(LeadCreate, examples.CREATE_REQUEST),
     responses=examples.responses(LEAD_EXAMPLE),
 )
-def create_lead(request: Request, actor: ApiActor, body: JsonBody, session: SessionDep) -> JSON:
+async def create_lead(request: Request, api: Api) -> JSON:
     """Create a lead. Routed by `office_id`, else by postcode (see the routing rules);
     grouped with the person's earlier leads by email or UK-normalised phone.
     Send `Idempotency-Key` to make retries safe."""
-    return create_and_respond(request, session, actor, body, LeadCreate, "homepage")
+    return await api.run(
+        lambda call: create_and_respond(request, call, LeadCreate, "homepage"), body=True
+    )
 
 
 @router.get(
@@ -99,12 +95,16 @@ def create_lead(request: Request, actor: ApiActor, body: JsonBody, session: Sess
     response_class=JSON,
     responses=examples.responses(LEAD_EXAMPLE),
 )
-def get_lead(request: Request, lead_id: str, actor: ApiActor, session: SessionDep) -> JSON:
+async def get_lead(request: Request, lead_id: str, api: Api) -> JSON:
     """The lead object. 404 for an unknown id, an id that is not a positive integer, or a lead
     of another account."""
-    lead = service.get_lead(session, actor, lead_id_of(lead_id))
-    request.state.lead_id = lead["id"]
-    return JSON(lead)
+
+    def work(call: Call) -> JSON:
+        lead = service.get_lead(call.session, call.actor, lead_id_of(lead_id))
+        request.state.lead_id = lead["id"]
+        return JSON(lead)
+
+    return await api.run(work)
 
 
 @router.patch(
@@ -114,11 +114,14 @@ def get_lead(request: Request, lead_id: str, actor: ApiActor, session: SessionDe
     openapi_extra=examples.request_body(LeadUpdate, examples.UPDATE_REQUEST),
     responses=examples.responses(LEAD_EXAMPLE),
 )
-def update_lead(
-    request: Request, lead_id: str, actor: ApiActor, body: JsonBody, session: SessionDep
-) -> JSON:
+async def update_lead(request: Request, lead_id: str, api: Api) -> JSON:
     """Update any subset of the updatable fields. `questionnaire` pairs are appended, `meta`
     keys merged (null removes a key), `status` (name or id) moves the stage with it."""
+    return await api.run(lambda call: _update(request, lead_id, call), body=True)
+
+
+def _update(request: Request, lead_id: str, call: Call) -> JSON:
+    session, actor, body = call.session, call.actor, call.body
     lid = lead_id_of(lead_id)
     service.get_lead_model(session, actor, lid)  # 404 before any validation message
     errors: dict[str, list[str]] = {}
@@ -144,9 +147,8 @@ def update_lead(
     response_class=JSON,
     responses=examples.responses({"application/json": {"example": [examples.LEAD_RESPONSE]}}),
 )
-def person_leads(
-    actor: ApiActor,
-    session: SessionDep,
+async def person_leads(
+    api: Api,
     email: Annotated[str | None, Query(description="Case-insensitive.")] = None,
     phone: Annotated[
         str | None,
@@ -157,18 +159,27 @@ def person_leads(
 ) -> JSON:
     """Leads matching every given parameter, newest first. `email` or `phone` is required."""
     params = {"email": email, "phone": phone, "firstName": first_name, "lastName": last_name}
-    if bad := {k: [NUL_REASON] for k, v in params.items() if has_nul(v)}:
-        raise ValidationFailed(bad)
-    if not (email or "").strip() and not (phone or "").strip():
-        raise ValidationFailed(
-            {
-                "email": ["Send email or phone (or both)."],
-                "phone": ["Send email or phone (or both)."],
-            },
-            message="Email or phone must be supplied: leads cannot be found by name alone.",
+
+    def work(call: Call) -> JSON:
+        if bad := {k: [NUL_REASON] for k, v in params.items() if has_nul(v)}:
+            raise ValidationFailed(bad)
+        if not (email or "").strip() and not (phone or "").strip():
+            raise ValidationFailed(
+                {
+                    "email": ["Send email or phone (or both)."],
+                    "phone": ["Send email or phone (or both)."],
+                },
+                message="Email or phone must be supplied: leads cannot be found by name alone.",
+            )
+        return JSON(
+            service.find_by_contact(
+                call.session,
+                call.actor,
+                email=email,
+                phone=phone,
+                first_name=first_name,
+                last_name=last_name,
+            )
         )
-    return JSON(
-        service.find_by_contact(
-            session, actor, email=email, phone=phone, first_name=first_name, last_name=last_name
-        )
-    )
+
+    return await api.run(work)

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
-from doorstep.auth.api_key import ApiActor
-from doorstep.db import SessionDep
+from doorstep.auth.api_key import Api, Call
+from doorstep.leads.api import JSON
 from doorstep.offices import service
 
 router = APIRouter(prefix="/api/v103", tags=["Offices"])
@@ -17,10 +15,11 @@ router = APIRouter(prefix="/api/v103", tags=["Offices"])
     responses={200: {"content": {"application/json": {"example": {"data": [
         {"id": 1213, "name": "Nottingham"}, {"id": 1214, "name": "Derby"}]}}}}},
 )  # fmt: skip
-def get_offices(actor: ApiActor, session: SessionDep) -> dict[str, Any]:
+async def get_offices(api: Api) -> JSON:
     """Your account's offices: ids to send as `office_id` when you route explicitly."""
-    return {
-        "data": [
-            {"id": o.id, "name": o.name} for o in service.list_offices(session, actor.account_id)
-        ]
-    }
+
+    def work(call: Call) -> JSON:
+        offices = service.list_offices(call.session, call.actor.account_id)
+        return JSON({"data": [{"id": o.id, "name": o.name} for o in offices]})
+
+    return await api.run(work)

@@ -1,6 +1,6 @@
 """One ASGI middleware for what every request needs: a request id, the 64 KiB body limit
 (enforced while the body streams in, before it is parsed), metrics, an access log line and
-the request log row of an authenticated request, written after the response is sent."""
+the request log row of an authenticated request (unless the API call wrote it itself)."""
 
 from __future__ import annotations
 
@@ -75,6 +75,28 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
+        def log_entry(status: int) -> dict[str, Any]:
+            """The request-log row of this request, as it stands (see api.ApiCall)."""
+            return {
+                "account_id": state["account_id"],
+                "token_id": state["token_id"],
+                "method": scope["method"],
+                "path": scope["path"][:2048],
+                "query": (scope.get("query_string") or b"").decode("latin-1")[:2048] or None,
+                "status_code": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "client_addr": (scope.get("client") or (None,))[0],
+                "user_agent": (headers.get("user-agent") or "")[:512] or None,
+                "request_id": rid,
+                "body": captured.decode("utf-8", errors="replace") if captured else None,
+                "body_truncated": received > len(captured),
+                "error": state.get("error"),
+                "lead_id": state.get("lead_id"),
+            }
+
+        # An API call writes its own row in its transaction when it succeeds, and sets
+        # "logged"; any other authenticated request is logged here, after the response.
+        state["log_entry"] = log_entry
         try:
             await self.app(scope, limited_receive, send_with_id)
         except Exception:
@@ -122,24 +144,8 @@ class RequestContextMiddleware:
                     "duration_ms": round(duration * 1000, 2),
                 },
             )
-            if "token_id" in state:
-                entry = {
-                    "account_id": state["account_id"],
-                    "token_id": state["token_id"],
-                    "method": method,
-                    "path": scope["path"][:2048],
-                    "query": (scope.get("query_string") or b"").decode("latin-1")[:2048] or None,
-                    "status_code": status,
-                    "duration_ms": round(duration * 1000, 3),
-                    "client_addr": (scope.get("client") or (None,))[0],
-                    "user_agent": (headers.get("user-agent") or "")[:512] or None,
-                    "request_id": rid,
-                    "body": captured.decode("utf-8", errors="replace") if captured else None,
-                    "body_truncated": received > len(captured),
-                    "error": state.get("error"),
-                    "lead_id": state.get("lead_id"),
-                }
-                await db.in_thread(_write_log, entry)
+            if "token_id" in state and not state.get("logged"):
+                await db.in_thread(_write_log, log_entry(status))
             request_id_var.reset(ctx)
 
 

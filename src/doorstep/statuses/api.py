@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
-from doorstep.auth.api_key import ApiActor
-from doorstep.db import SessionDep
+from doorstep.auth.api_key import Api, Call
+from doorstep.leads.api import JSON
 from doorstep.statuses import service
 
 router = APIRouter(prefix="/api/v103", tags=["Statuses"])
@@ -19,10 +17,17 @@ router = APIRouter(prefix="/api/v103", tags=["Statuses"])
         {"id": 101, "name": "Another one", "stageId": 50, "isPredefined": False},
         {"id": 2, "name": "Contacted", "stageId": 100, "isPredefined": True}]}}}},
 )  # fmt: skip
-def get_statuses(actor: ApiActor, session: SessionDep) -> list[dict[str, Any]]:
+async def get_statuses(api: Api) -> JSON:
     """Predefined statuses first, then your account's own. Stages: 50 Unread,
     100 In progress, 150 Closed. Send a name or id as `status` when updating a lead."""
-    return [
-        {"id": s.id, "name": s.name, "stageId": s.stage_id, "isPredefined": s.is_predefined}
-        for s in service.list_statuses(session, actor.account_id)
-    ]
+
+    def work(call: Call) -> JSON:
+        statuses = service.list_statuses(call.session, call.actor.account_id)
+        return JSON(
+            [
+                {"id": s.id, "name": s.name, "stageId": s.stage_id, "isPredefined": s.is_predefined}
+                for s in statuses
+            ]
+        )
+
+    return await api.run(work)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -255,16 +255,21 @@ def list_tokens(session: Session, account_id: int) -> list[ApiToken]:
 
 
 _LOG_COLUMNS = [c.key for c in RequestLog.__table__.columns if c.key != "id"]
-_LOG = {
-    "sqlite": Statement(insert(RequestLog), _LOG_COLUMNS),
-    # As for the rate counter: a log row is bookkeeping, it need not wait for the WAL flush.
-    "postgresql": Statement(
-        insert(RequestLog).returning(func.set_config("synchronous_commit", "off", True)),
-        _LOG_COLUMNS,
-    ),
-}
+_LOG = Statement(insert(RequestLog), _LOG_COLUMNS)
+# As for the rate counter: a row written in its own transaction, after the response, is
+# bookkeeping; it need not wait for the WAL flush.
+_LOG_UNFLUSHED = Statement(
+    insert(RequestLog).returning(func.set_config("synchronous_commit", "off", True)),
+    _LOG_COLUMNS,
+)
 
 
 def write_log(conn: Direct, **fields: object) -> None:
     """One request-log row, in its own transaction (``statements.autocommit``)."""
-    _LOG[conn.dialect.name].run(conn, {"created_at": utcnow(), **fields})
+    statement = _LOG_UNFLUSHED if conn.dialect.name == "postgresql" else _LOG
+    statement.run(conn, {"created_at": utcnow(), **fields})
+
+
+def log_in_transaction(conn: Connection, **fields: object) -> None:
+    """One request-log row, inside the caller's transaction: committed with its work."""
+    _LOG.run(conn, {"created_at": utcnow(), **fields})

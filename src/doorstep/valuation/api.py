@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from doorstep.auth.api_key import ApiActor
-from doorstep.db import SessionDep
-from doorstep.http import read_json
+from doorstep.auth.api_key import Api, Call
 from doorstep.leads import examples
 from doorstep.leads.api import JSON, create_and_respond
 from doorstep.models import Lead, LeadEvent
@@ -84,20 +82,14 @@ def _enrich(request: Request, session: Any, account_id: int) -> Any:
     openapi_extra=examples.request_body(ValuationCreate, examples.VALUATION_REQUEST),
     responses=examples.responses({"application/json": {"example": VALUATION_RESPONSE}}),
 )
-def create_valuation_lead(
-    request: Request,
-    actor: ApiActor,
-    body: Annotated[Any, Depends(read_json)],
-    session: SessionDep,
-) -> JSON:
+async def create_valuation_lead(request: Request, api: Api) -> JSON:
+    return await api.run(lambda call: _create(request, call), body=True)
+
+
+def _create(request: Request, call: Call) -> JSON:
+    session, actor = call.session, call.actor
     response = create_and_respond(
-        request,
-        session,
-        actor,
-        body,
-        ValuationCreate,
-        "ivt",
-        _enrich(request, session, actor.account_id),
+        request, call, ValuationCreate, "ivt", _enrich(request, session, actor.account_id)
     )
     lead_id = getattr(request.state, "lead_id", None)
     explained = getattr(request.state, "valuation", None)
