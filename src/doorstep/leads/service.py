@@ -13,15 +13,13 @@ from sqlalchemy import (
     Connection,
     Select,
     Table,
-    and_,
     bindparam,
     case,
-    exists,
     func,
     insert,
-    literal_column,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -68,29 +66,36 @@ _LOCKS = {
 
 _leads = cast(Table, Lead.__table__)
 _earlier = _leads.alias("earlier")
-_same_person = and_(
-    _earlier.c.account_id == bindparam("group_account_id"),
-    or_(
-        _earlier.c.email_normalized == bindparam("group_email"),
-        _earlier.c.phone_normalized == bindparam("group_phone"),
-    ),
-)
+_leader = _leads.alias("leader")
+
+
+def _same(column: str) -> Select[tuple[int]]:
+    return select(_earlier.c.id).where(
+        _earlier.c.account_id == bindparam("group_account_id"),
+        _earlier.c[column] == bindparam(f"group_{column.removesuffix('_normalized')}"),
+    )
+
+
+# The person's earliest lead: the earliest with the same email or the same phone. Each is an
+# equality look-up on its own index, whatever the planner's statistics say: a single query
+# with "email = ? OR phone = ? ORDER BY id LIMIT 1" was planned as a walk of the whole
+# primary key on a young table (2.3 ms of PostgreSQL's time a create at 5,000 leads).
+_person = union_all(_same("email_normalized"), _same("phone_normalized")).subquery("person")
+_first = select(func.min(_person.c.id)).scalar_subquery()
 # Insert a lead into its person's group in one statement, after _lock_person: the group is
 # that of the earliest lead with the same email or phone (its parent, or itself when it is
 # the parent); with no such lead, the new lead is a parent.
 _INSERT = (
     insert(_leads)
     .values(
-        is_parent=~exists().where(_same_person),
+        is_parent=_first.is_(None),
         parent_id=select(
             case(
-                (or_(_earlier.c.is_parent, _earlier.c.parent_id.is_(None)), _earlier.c.id),
-                else_=_earlier.c.parent_id,
+                (or_(_leader.c.is_parent, _leader.c.parent_id.is_(None)), _leader.c.id),
+                else_=_leader.c.parent_id,
             )
         )
-        .where(_same_person)
-        .order_by(_earlier.c.id)
-        .limit(literal_column("1"))
+        .where(_leader.c.id == _first)
         .scalar_subquery(),
     )
     .returning(_leads.c.id, _leads.c.is_parent, _leads.c.parent_id)
