@@ -38,10 +38,7 @@ class Call:
 
 
 class ApiCall:
-    def __init__(self, request: Request) -> None:
-        key = (request.headers.get("x-api-key") or "").strip()
-        if not key:
-            raise Unauthorized("Missing API key: send it in the X-API-KEY header.")
+    def __init__(self, request: Request, key: str) -> None:
         self.request = request
         self.key = key
 
@@ -99,4 +96,12 @@ class ApiCall:
         return parse_json(raw)
 
 
-Api = Annotated[ApiCall, Depends(ApiCall)]
+async def _api_call(request: Request) -> ApiCall:
+    # async: FastAPI runs a plain function dependency on a worker thread of its own.
+    key = (request.headers.get("x-api-key") or "").strip()
+    if not key:
+        raise Unauthorized("Missing API key: send it in the X-API-KEY header.")
+    return ApiCall(request, key)
+
+
+Api = Annotated[ApiCall, Depends(_api_call)]
