@@ -10,11 +10,13 @@ import math
 from importlib import resources
 
 import pytest
+from sqlalchemy import delete
 from typer.testing import CliRunner
 
 from doorstep import db
 from doorstep.cli import app as cli
-from doorstep.offices.service import create_office, set_default_office
+from doorstep.models import Account
+from doorstep.offices.service import create_office, set_default_office, update_office
 from tests.conftest import lead_body, make_agency
 
 
@@ -215,3 +217,38 @@ def test_a_two_digit_district_is_not_mistaken_for_a_sector(client, engine):
     assert (lead["office_name"], lead["out_of_area_distance"]) == ("Wimbledon", None)
     assert create(client, agency, advert_postcode="SW1 9AA")["office_name"] == "Westminster"
     assert create(client, agency, advert_postcode="SW19")["office_name"] == "Wimbledon"
+
+
+def test_an_office_change_reaches_the_very_next_lead(client, owner):
+    # Routing tables are kept in memory per process; every change made through the offices
+    # service gives the account a new routing version, which the next request sees.
+    assert create(client, owner, advert_postcode="NG1 5FS")["office_name"] == "Nottingham"
+    with db.transaction() as s:
+        update_office(
+            s, owner.account_id, owner.offices["Derby"], name="Derby & Sherwood",
+            postcode="DE1 1JX", coverage=["DE", "NG1 5"],
+        )  # fmt: skip
+    assert create(client, owner, advert_postcode="NG1 5FS")["office_name"] == "Derby & Sherwood"
+    assert create(client, owner, advert_postcode="NG1 6AA")["office_name"] == "Nottingham"
+
+
+def test_unit_coverage_is_measured_from_coordinates_imported_later(client, engine, tmp_path):
+    units = make_agency("Units only", (("Leicester", "LE1 1AA", "LE1 5AA"),))
+    before = create(client, units, postcode="LE3 0AA")
+    assert before["office_name"] == "Leicester"
+    # Until LE1 5AA's own coordinates are imported, it stands at its sector's centroid.
+    path = _units_file(tmp_path, ["LE1 5AA,52.50000,-1.13000"])  # well south of Leicester
+    r = CliRunner().invoke(cli, ["geo", "import", str(path), "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    after = create(client, units, postcode="LE3 0AA")
+    assert after["out_of_area_distance"] > before["out_of_area_distance"] + 10_000
+
+
+def test_an_account_that_reuses_an_id_gets_its_own_routing(client, engine):
+    # SQLite gives a new row the highest id + 1, so a deleted account's id comes back.
+    first = make_agency("Gone Lettings", (("Gone", "NG1 5FS", "NG1"),))
+    assert create(client, first, advert_postcode="NG1 5FS")["office_name"] == "Gone"
+    with db.transaction() as s:
+        s.execute(delete(Account).where(Account.id == first.account_id))
+    second = make_agency("New Homes", (("Fresh", "NG1 5FS", "NG1"),))
+    assert create(client, second, advert_postcode="NG1 5FS")["office_name"] == "Fresh"

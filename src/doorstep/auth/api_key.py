@@ -73,6 +73,7 @@ class ApiCall:
                 account_id=admitted.account_id,
                 token_id=admitted.token_id,
                 account_name=admitted.account_name,
+                routing_version=admitted.routing_version,
             )
             with db.session_factory()(bind=conn) as session:
                 try:

@@ -15,3 +15,5 @@ class Actor:
     office_ids: frozenset[int] | None = field(default=None)
     # The account's name when the auth layer read it anyway (saves a look-up per new lead).
     account_name: str | None = None
+    # The account's routing version when the auth layer read it anyway (offices.routing).
+    routing_version: int | None = None

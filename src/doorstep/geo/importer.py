@@ -7,14 +7,15 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from doorstep.errors import DoorstepError
 from doorstep.geo.postcodes import parse
 from doorstep.imports import Tracker, open_text
-from doorstep.models import PostcodeUnit
+from doorstep.models import Account, PostcodeUnit
+from doorstep.models.account import new_routing_version
 
 POSTCODE_COLUMNS = ("pcds", "postcode", "pcd", "pcd2")
 LAT_COLUMNS = ("lat", "latitude")
@@ -89,4 +90,8 @@ def import_units(engine: Engine, path: str | Path, tracker: Tracker) -> GeoImpor
             if len(batch) >= BATCH:
                 flush()
         flush()
+    if result.imported:
+        # Unit coverage entries are measured from these coordinates: routing tables reload.
+        with engine.begin() as conn:
+            conn.execute(update(Account).values(routing_version=new_routing_version()))
     return result

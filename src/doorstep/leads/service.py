@@ -158,7 +158,7 @@ def create_lead(
         route = routing.Route(data.office_id, None, "explicit", office_name=name)
     else:
         pc = routing.routing_postcode(data.type, data.postcode, data.advert_postcode)
-        route = routing.route(session, account_id, pc)
+        route = routing.route(session, account_id, pc, version=actor.routing_version)
 
     email = normalise_email(data.email)
     phone_norm, phone_callable = normalise_phone(data.phone)

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doorstep.models.base import Base, UTCDateTime, utcnow
+
+
+def new_routing_version() -> int:
+    return secrets.randbits(62)
 
 
 class Account(Base):
@@ -19,3 +24,11 @@ class Account(Base):
         ForeignKey("offices.id", ondelete="SET NULL", use_alter=True)
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A new random value with every change routing depends on (offices, coverage, the
+    # default office, imported unit coordinates): each process keeps the account's routing
+    # table in memory and reloads it when the version it sees on a request differs
+    # (offices.routing). Random, not counted: an account that reuses a deleted account's id
+    # (SQLite reuses the highest) must not find that account's table under version 0.
+    routing_version: Mapped[int] = mapped_column(
+        BigInteger, default=new_routing_version, server_default="0"
+    )

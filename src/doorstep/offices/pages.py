@@ -106,7 +106,7 @@ def route_box(
     postcode = postcode.strip()
     decision: dict[str, Any] | None = None
     if postcode:
-        r = routing.route(session, user.account_id, postcode)
+        r = routing.route(session, user.account_id, postcode, locate=True)
         office = service.get_office(session, user.account_id, r.office_id) if r.office_id else None
         decision = {
             "postcode": postcode,

@@ -1,17 +1,15 @@
 """Which office gets a lead: exact coverage, then nearest coverage, then the default office.
 
-Everything a decision needs comes from the database in one statement (a lead is routed on
+An account's coverage is read once per process and routing version (a lead is routed on
 every create, so round trips count); the distances are worked out here."""
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from math import radians
-from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from doorstep.geo.distance import EARTH_RADIUS_M, haversine_m
@@ -54,12 +52,22 @@ def routing_postcode(
 
 # (office id, kind, code, office name, unit latitude, unit longitude)
 Entry = tuple[int, str, str, str, float | None, float | None]
-# (source, office id, kind, code, office name, latitude, longitude): see _ROUTE
-RouteRow = Any
+# (office id, kind, code, office name, office latitude, office longitude)
+Covering = tuple[int, str, str, str, float | None, float | None]
 
-# The account's default office (else its first), for leads that cannot be placed.
-_DEFAULT_SQL = """
-SELECT 'default', o.id, NULL, NULL, o.name, NULL, NULL
+# An account's whole routing table in one round trip: every coverage entry with its office
+# (name and place, for ties) and, for unit entries, the unit's imported coordinates; and the
+# default office (else the first), for leads that cannot be placed.
+_TABLE = Statement(
+    """
+SELECT 'entry', c.office_id, c.kind, c.code, o.name, o.latitude, o.longitude,
+    u.latitude, u.longitude
+FROM office_coverage c
+JOIN offices o ON o.id = c.office_id
+LEFT JOIN postcode_units u ON c.kind = 'unit' AND u.postcode = c.code
+WHERE c.account_id = :account_id
+UNION ALL
+SELECT 'default', o.id, NULL, NULL, o.name, NULL, NULL, NULL, NULL
 FROM offices o
 WHERE o.id = (
     SELECT coalesce(a.default_office_id,
@@ -67,84 +75,98 @@ WHERE o.id = (
     FROM accounts a WHERE a.id = :account_id
 )
 """
-_DEFAULT = Statement(_DEFAULT_SQL)
-
-# One round trip for every case: the coverage entries that contain the postcode (with their
-# offices' places, for ties); when there are none, every entry of the account (with unit
-# entries' coordinates), to measure the nearest; the postcode's own coordinates if imported;
-# and the default office.
-_ROUTE = Statement(
-    """
-WITH exact AS (
-    SELECT office_id, kind, code FROM office_coverage
-    WHERE account_id = :account_id AND code IN (:area, :district, :sector, :unit)
 )
-SELECT 'exact', e.office_id, e.kind, e.code, o.name, o.latitude, o.longitude
-FROM exact e JOIN offices o ON o.id = e.office_id
-UNION ALL
-SELECT 'near', c.office_id, c.kind, c.code, o.name, u.latitude, u.longitude
-FROM office_coverage c
-JOIN offices o ON o.id = c.office_id
-LEFT JOIN postcode_units u ON c.kind = 'unit' AND u.postcode = c.code
-WHERE c.account_id = :account_id AND NOT EXISTS (SELECT 1 FROM exact)
-UNION ALL
-SELECT 'unit', NULL, NULL, NULL, NULL, latitude, longitude
-FROM postcode_units WHERE postcode = :unit
-UNION ALL
-"""
-    + _DEFAULT_SQL
-)
+_VERSION = Statement("SELECT routing_version FROM accounts WHERE id = :account_id")
+_UNIT = Statement("SELECT latitude, longitude FROM postcode_units WHERE postcode = :unit")
 
 
-def _default(rows: Sequence[RouteRow]) -> Route:
-    for source, office_id, _, _, name, _, _ in rows:
+@dataclass(frozen=True)
+class AccountRouting:
+    """What routing needs of one account, kept in memory by each process."""
+
+    exact: dict[str, list[Covering]]  # coverage code -> the entries with that code
+    index: CoverageIndex | None  # every covered point, for the nearest coverage
+    default: Route
+
+
+# account id -> (routing version, table). A lead is routed on every create; the table
+# changes when an operator edits offices, so it is read again only when the version that
+# the request's authentication read with the token has moved (offices.service bumps it).
+_tables: dict[int, tuple[int, AccountRouting]] = {}
+
+
+def account_routing(conn: Connection, account_id: int, version: int) -> AccountRouting:
+    cached = _tables.get(account_id)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    exact: dict[str, list[Covering]] = {}
+    entries: list[Entry] = []
+    default = Route(None, None, "none")
+    for source, office_id, kind, code, name, ola, olo, ula, ulo in _TABLE.run(
+        conn, {"account_id": account_id}
+    ):
         if source == "default":
-            return Route(office_id, None, "default", office_name=name)
-    return Route(None, None, "none")
+            default = Route(office_id, None, "default", office_name=name)
+            continue
+        exact.setdefault(code, []).append((office_id, kind, code, name, ola, olo))
+        entries.append((office_id, kind, code, name, ula, ulo))
+    table = AccountRouting(exact, CoverageIndex(tuple(entries)) if entries else None, default)
+    _tables[account_id] = (version, table)
+    return table
 
 
-def route(session: Session, account_id: int, postcode: str | None) -> Route:
+def route(
+    session: Session,
+    account_id: int,
+    postcode: str | None,
+    *,
+    version: int | None = None,
+    locate: bool = False,
+) -> Route:
+    """The office for a lead with this postcode. ``version``: the account's routing version,
+    if the caller has it (else it is read); ``locate``: always work out where the postcode
+    is (otherwise only when a tie or the nearest coverage needs it)."""
     conn = session.connection()
+    if version is None:
+        rows = _VERSION.run(conn, {"account_id": account_id})
+        if not rows:
+            return Route(None, None, "none")
+        version = rows[0][0]
+    table = account_routing(conn, account_id, version)
     parts = routing_parts(postcode)
     if not parts:
-        return _default(_DEFAULT.run(conn, {"account_id": account_id}))
-    codes = (*parts, None, None)[:4]
-    rows = _ROUTE.run(
-        conn,
-        {
-            "account_id": account_id,
-            "area": codes[0],
-            "district": codes[1],
-            "sector": codes[2],
-            "unit": codes[3],
-        },
-    )
-    unit = next(((la, lo) for src, *_, la, lo in rows if src == "unit"), None)
-    location = locate_parts(parts, unit)
+        return table.default
 
-    exact = [r for r in rows if r[0] == "exact"]
+    def where() -> Location | None:
+        unit = None
+        if len(parts) == 4:
+            found = _UNIT.run(conn, {"unit": parts[3]})
+            unit = (found[0][0], found[0][1]) if found else None
+        return locate_parts(parts, unit)
+
+    location = where() if locate else None
+    exact = [e for code in parts for e in table.exact.get(code, ())]
     if exact:
-        best = max(KIND_RANK[r[2]] for r in exact)
-        winners = [r for r in exact if KIND_RANK[r[2]] == best]
+        best = max(KIND_RANK[e[1]] for e in exact)
+        winners = [e for e in exact if KIND_RANK[e[1]] == best]
+        if len(winners) > 1 and location is None:
+            location = where()
 
-        def tie_break(r: RouteRow) -> tuple[float, int, str]:
+        def tie_break(e: Covering) -> tuple[float, int, str]:
             # The office nearest the postcode; offices without a place go last.
-            _, office_id, _, code, _, la, lo = r
+            office_id, _, code, _, la, lo = e
             if location is None or la is None or lo is None:
                 return (float("inf"), office_id, code)
             return (haversine_m(location.latitude, location.longitude, la, lo), office_id, code)
 
-        _, office_id, _, code, name, _, _ = min(winners, key=tie_break)
+        office_id, _, code, name, _, _ = min(winners, key=tie_break)
         return Route(office_id, None, "exact", code, location, name)
 
-    entries = tuple(
-        (office_id, kind, code, name, la, lo)
-        for source, office_id, kind, code, name, la, lo in rows
-        if source == "near"
-    )
-    nearest = coverage_index(entries).nearest(location) if location and entries else None
+    if location is None:
+        location = where()
+    nearest = table.index.nearest(location) if location and table.index else None
     if nearest is None:
-        return _default(rows)
+        return table.default
     office_id, code, name, dist = nearest
     return Route(office_id, round(dist, 2), "nearest", code, location, name)
 
@@ -193,9 +215,3 @@ class CoverageIndex:
             return None
         d, office_id, code, name = best
         return office_id, code, name, d
-
-
-@lru_cache(maxsize=64)
-def coverage_index(entries: tuple[Entry, ...]) -> CoverageIndex:
-    """Accounts' coverage changes rarely: the index is built once per distinct set."""
-    return CoverageIndex(entries)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from doorstep.errors import NotFound, ValidationFailed
 from doorstep.geo import postcodes
 from doorstep.geo.geography import locate
 from doorstep.models import Account, Office, OfficeCoverage
+from doorstep.models.account import new_routing_version
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,18 @@ def coverage_of(session: Session, account_id: int, office_id: int) -> list[Offic
     )
 
 
+def routing_changed(session: Session, account_id: int) -> None:
+    """Every process reloads the account's routing table on its next request."""
+    session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(routing_version=new_routing_version())
+        .execution_options(synchronize_session=False)
+    )
+
+
 def set_coverage(session: Session, office: Office, entries: list[CoverageEntry]) -> None:
+    routing_changed(session, office.account_id)
     session.execute(delete(OfficeCoverage).where(OfficeCoverage.office_id == office.id))
     session.add_all(
         OfficeCoverage(office_id=office.id, account_id=office.account_id, kind=e.kind, code=e.code)
@@ -162,6 +174,7 @@ def update_office(
 ) -> Office:
     office = get_office(session, account_id, office_id)
     name, pc, entries = _validate_all(name, postcode, coverage)
+    routing_changed(session, account_id)  # names and places are in the routing table too
     office.name = name
     if pc != office.postcode:
         office.postcode = pc
@@ -177,3 +190,4 @@ def set_default_office(session: Session, account_id: int, office_id: int) -> Non
     account = session.get(Account, account_id)
     assert account is not None
     account.default_office_id = office.id
+    routing_changed(session, account_id)

@@ -84,6 +84,7 @@ class Admission:
     account_name: str
     limit: int  # requests a minute; 0 = unlimited
     retry_after: int  # seconds; 0 = allowed
+    routing_version: int  # the account's (see offices.routing)
 
 
 # PostgreSQL: find the live token and count the request in one statement (one round trip).
@@ -93,7 +94,7 @@ _ADMIT_PG = Statement(
     """
     WITH token AS (
         SELECT t.id, t.account_id, a.name,
-            coalesce(t.rate_limit_per_minute, :default_limit) AS lim
+            coalesce(t.rate_limit_per_minute, :default_limit) AS lim, a.routing_version
         FROM api_tokens t JOIN accounts a ON a.id = t.account_id
         WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
     ), counted AS (
@@ -102,15 +103,16 @@ _ADMIT_PG = Statement(
         ON CONFLICT (token_id, "window") DO UPDATE SET count = rate_counters.count + 1
         RETURNING count
     )
-    SELECT token.id, token.account_id, token.name, token.lim, (SELECT count FROM counted),
-        set_config('synchronous_commit', 'off', true)
+    SELECT token.id, token.account_id, token.name, token.lim, token.routing_version,
+        (SELECT count FROM counted), set_config('synchronous_commit', 'off', true)
     FROM token
     """
 )
 # SQLite (no data-modifying CTEs): the same in two statements.
 _FIND = Statement(
     """
-    SELECT t.id, t.account_id, a.name, coalesce(t.rate_limit_per_minute, :default_limit)
+    SELECT t.id, t.account_id, a.name, coalesce(t.rate_limit_per_minute, :default_limit),
+        a.routing_version
     FROM api_tokens t JOIN accounts a ON a.id = t.account_id
     WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
     """
@@ -145,12 +147,12 @@ def admit(
         rows = _ADMIT_PG.run(conn, params)
         if not rows:
             return None
-        token_id, account_id, account_name, limit, count = rows[0][:5]
+        token_id, account_id, account_name, limit, version, count = rows[0][:6]
     else:
         rows = _FIND.run(conn, params)
         if not rows:
             return None
-        token_id, account_id, account_name, limit = rows[0]
+        token_id, account_id, account_name, limit, version = rows[0]
         count = None
         if limit > 0:
             count = _COUNT.run(conn, {"token_id": token_id, "window": window})[0][0]
@@ -160,7 +162,7 @@ def admit(
     wait = 0
     if count is not None and count > limit > 0:
         wait = max(1, int(60 - (now % 60)) + 1)
-    return Admission(token_id, account_id, account_name, limit, wait)
+    return Admission(token_id, account_id, account_name, limit, wait, version)
 
 
 @dataclass(frozen=True)
