@@ -11,8 +11,11 @@ class Settings(BaseSettings):
 
     environment: str = Field("development", description="development | production")
     database_url: str = "sqlite:///./doorstep.db"
-    # Connections per process (PostgreSQL): a server with N workers holds up to
-    # N * (pool_size + max_overflow); keep that under the server's max_connections.
+    # Connections per process (PostgreSQL), all kept open: overflow connections are opened
+    # and closed with every burst, and under load that churn cost PostgreSQL more CPU than
+    # the requests themselves (make bench). The database threads (db.in_thread) are as many,
+    # so a request never waits for a connection once it has a thread. A server with N
+    # workers holds N * (pool_size + max_overflow); keep that under max_connections.
     db_pool_size: int = 20
     db_max_overflow: int = 0
     rate_limit_per_minute: int = 600

@@ -115,13 +115,17 @@ def _finish(session: Session, commit: bool) -> None:
 # the request log) run on their own threads: a trip through asyncio's executor costs a third
 # of one through AnyIO's thread pool, and a commit never queues behind the endpoints that
 # fill that pool, some of them waiting for this very transaction's locks.
-_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="doorstep-db")
+@functools.cache
+def _executor() -> ThreadPoolExecutor:
+    settings = get_settings()
+    threads = max(1, settings.db_pool_size + settings.db_max_overflow)
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="doorstep-db")
 
 
 async def in_thread(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` on a database thread, with the caller's context (its request id)."""
     call = functools.partial(contextvars.copy_context().run, fn, *args)
-    return await asyncio.get_running_loop().run_in_executor(_executor, call)
+    return await asyncio.get_running_loop().run_in_executor(_executor(), call)
 
 
 async def _end(session: Session, commit: bool) -> None:
