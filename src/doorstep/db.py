@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
+from psycopg.adapt import Dumper, PyFormat
+from psycopg.types.numeric import IntDumper
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -64,7 +66,29 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", settings.db_pool_size)
     kwargs.setdefault("max_overflow", settings.db_max_overflow)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _stable_int_types(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.adapters.register_dumper(int, _Int8Dumper)
+
+    return engine
+
+
+class _Int8Dumper(IntDumper):
+    """Every Python int goes to PostgreSQL as a bigint (a numeric beyond its range).
+
+    psycopg picks smallint, integer or bigint by each value's size, and prepares a statement
+    only once the same query has run five times with the same parameter types: as ids and
+    counts grow past 32767, or a field is a small number in one request and a large one in
+    the next, the same statement kept being parsed and planned again (make bench: that
+    parsing was the largest single cost of the create path in PostgreSQL). PostgreSQL
+    compares and stores a bigint in an integer column without a cast of its own."""
+
+    def upgrade(self, obj: int, format: PyFormat) -> Dumper:
+        if -(2**63) <= obj < 2**63:
+            return self._int8_dumper
+        return self._int_numeric_dumper
 
 
 def get_engine() -> Engine:

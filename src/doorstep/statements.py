@@ -12,12 +12,16 @@ Everything else (the dashboard, the CLI, reads and updates) uses the ORM as usua
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
+from psycopg.types.json import Json, Jsonb
 from sqlalchemy import ClauseElement, Connection, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -71,10 +75,22 @@ class Statement:
     """A statement compiled once per dialect, run on the DB-API cursor of a Session's
     connection (inside its transaction) or of ``autocommit()``."""
 
-    def __init__(self, statement: ClauseElement | str, column_keys: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        statement: ClauseElement | str,
+        column_keys: Sequence[str] = (),
+        *,
+        as_text: bool = False,
+    ) -> None:
         self.statement = text(statement) if isinstance(statement, str) else statement
         # For an INSERT: the columns sent (the others are left to the database).
         self.column_keys = list(column_keys)
+        # PostgreSQL: send every parameter as text of no declared type, for PostgreSQL to
+        # read as the column (or cast) it meets. psycopg prepares a statement once it has
+        # run five times with the same parameter types, and a NULL has none of its own: a
+        # statement with many optional columns (a lead) is otherwise parsed and planned
+        # afresh for each combination of the columns a request leaves out.
+        self.as_text = as_text
         self._compiled: dict[str, _Compiled] = {}
 
     def _compile(self, dialect: Dialect) -> _Compiled:
@@ -108,6 +124,8 @@ class Statement:
                 k: (compiled.processors[k](v) if k in compiled.processors else v)
                 for k, v in params.items()
             }
+        if self.as_text and conn.dialect.name == "postgresql":
+            params = {k: _as_text(v) for k, v in params.items()}
         cursor = conn.connection.execute(
             compiled.sql,
             dict(params) if compiled.positions is None else [params[k] for k in compiled.positions],
@@ -116,3 +134,18 @@ class Statement:
             return cursor.fetchall() if compiled.returns_rows else []
         finally:
             cursor.close()
+
+
+def _as_text(value: Any) -> str | None:
+    """A bound value as PostgreSQL reads it from text (see Statement's ``as_text``)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return str(value)  # a float's str() is the shortest text that reads back the same
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Json | Jsonb):  # SQLAlchemy's JSON(B) values for psycopg
+        return json.dumps(value.obj)
+    raise TypeError(f"cannot send a {type(value).__name__} as text")

@@ -109,7 +109,7 @@ _UNKNOWN = dict.fromkeys(_COLUMNS)
 
 @lru_cache(maxsize=8)
 def _insert(columns: tuple[str, ...]) -> Statement:
-    return Statement(_INSERT, columns)
+    return Statement(_INSERT, columns, as_text=True)
 
 
 @dataclass(frozen=True)
