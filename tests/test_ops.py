@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 
+import psycopg
+import pytest
+
 from tests.conftest import lead_body
 
 
@@ -73,3 +76,30 @@ def test_about_shows_the_ons_attribution(client):
     text = client.get("/about").text
     assert "Office for National Statistics licensed under the Open Government Licence v.3.0" in text
     assert "Royal Mail" in text and "GeoPlace" in text
+
+
+def _close_our_connections(engine):
+    """What a database restart does to the pool: every connection it holds is closed."""
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as conn:  # from outside the pool
+        closed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert closed[0] >= 1
+
+
+def test_requests_after_a_database_restart_succeed(client, owner, engine):
+    # API requests check out a connection without a ping (their first statement is the
+    # ping, retried once on a fresh connection); everything else is pinged on checkout.
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a SQLite file has no server to restart")
+    for _ in range(3):  # several pooled connections
+        assert client.get("/api/v103/offices", headers=owner.headers).status_code == 200
+    _close_our_connections(engine)
+    r = client.post("/api/v103/leads", json=lead_body(), headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert client.get(f"/api/v103/leads/{r.json()['id']}", headers=owner.headers).status_code == 200
+    _close_our_connections(engine)
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/api/v103/statuses", headers=owner.headers).status_code == 200

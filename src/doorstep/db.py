@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends
 from psycopg.adapt import Dumper, PyFormat
 from psycopg.types.numeric import IntDumper
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -65,14 +65,62 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
     settings = get_settings()
     kwargs.setdefault("pool_size", settings.db_pool_size)
     kwargs.setdefault("max_overflow", settings.db_max_overflow)
-    kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _stable_int_types(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.adapters.register_dumper(int, _Int8Dumper)
 
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        # SQLAlchemy's pool_pre_ping, but skipped where the caller's first statement serves
+        # as the ping (see unpinged): a pooled connection may have been closed by a
+        # database restart since it was last used; SQLAlchemy then connects afresh.
+        if not _ping_on_checkout.get() or record.fresh:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as e:
+            if not engine.dialect.is_disconnect(e, dbapi_conn, None):
+                raise
+            alive = False
+        if not alive:
+            raise exc.DisconnectionError("The pooled connection was closed.")
+
     return engine
+
+
+_ping_on_checkout: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "ping_on_checkout", default=True
+)
+
+
+@contextmanager
+def unpinged(engine: Engine) -> Iterator[Connection]:
+    """A connection from the pool without the usual ping: the caller's first statement must
+    touch the database and be safe to run again, for on a connection that turns out to be
+    closed it is retried once on a fresh one (``retry_closed``)."""
+    token = _ping_on_checkout.set(False)
+    try:
+        conn = engine.connect()
+    finally:
+        _ping_on_checkout.reset(token)
+    with conn:
+        yield conn
+
+
+def retry_closed(engine: Engine, conn: Connection, first: Callable[[Connection], T]) -> T:
+    """``first(conn)``; if ``conn`` turns out to have been closed under us (a database
+    restart), ``first`` runs again on a fresh connection, which ``conn`` then holds."""
+    driver = conn.connection.driver_connection
+    try:
+        return first(conn)
+    except engine.dialect.loaded_dbapi.Error as e:
+        if not engine.dialect.is_disconnect(e, driver, None):
+            raise
+        if not conn.invalidated:
+            conn.invalidate(e)
+        return first(conn)  # conn checks out a fresh connection on this first use
 
 
 class _Int8Dumper(IntDumper):

@@ -54,7 +54,11 @@ def autocommit(connection: Connection | None = None) -> Iterator[Direct]:
             if not sqlite:
                 driver.autocommit = False
         except Exception:
-            pooled.invalidate()  # a broken connection must not go back to the pool
+            # A broken connection must not go back to the pool.
+            if connection is not None:
+                connection.invalidate()
+            else:
+                pooled.invalidate()
         if connection is None:
             pooled.close()
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from doorstep import db, statements
@@ -54,9 +55,10 @@ class ApiCall:
 
     def _unit(self, work: Callable[[Call], R], body: bool, raw: Any) -> R:
         state = self.request.state
-        with db.get_engine().connect() as conn:
-            with statements.autocommit(conn) as direct:
-                admitted = tokens.admit(direct, self.key, get_settings().rate_limit_per_minute)
+        engine = db.get_engine()
+        # No ping on checkout: the admission is the connection's first statement.
+        with db.unpinged(engine) as conn:
+            admitted = db.retry_closed(engine, conn, self._admit)
             if admitted is None:
                 raise Unauthorized("Invalid or revoked API key.")
             # From here on the request is logged against the token.
@@ -86,6 +88,10 @@ class ApiCall:
                     raise
             state.logged = True
             return response
+
+    def _admit(self, conn: Connection) -> tokens.Admission | None:
+        with statements.autocommit(conn) as direct:
+            return tokens.admit(direct, self.key, get_settings().rate_limit_per_minute)
 
     def _parse(self, raw: bytes | PayloadTooLarge) -> Any:
         if not is_json_content_type(self.request.headers.get("content-type")):
