@@ -176,3 +176,31 @@ def test_a_revoked_token_is_refused_on_its_very_next_request(client, owner):
     with db.transaction() as s:
         tokens.revoke_token(s, owner.account_id, owner.token_id)
     assert client.get("/api/v103/offices", headers=owner.headers).status_code == 401
+
+
+def test_a_postcode_is_routed_once_per_routing_version(client, owner, monkeypatch):
+    # A listing's leads all carry its advert postcode: the second one is routed from memory,
+    # until the account's routing changes.
+    from doorstep.offices import routing
+    from doorstep.offices.service import update_office
+
+    looked_up = []
+    real = routing._UNIT.run
+    monkeypatch.setattr(routing._UNIT, "run", lambda *a: looked_up.append(1) or real(*a))
+
+    def office_for(postcode):
+        body = lead_body(advert_postcode=postcode)
+        return client.post("/api/v103/leads", json=body, headers=owner.headers).json()
+
+    first = office_for("LE1 5AA")  # outside every coverage: located, then the nearest
+    second = office_for("le1 5aa")
+    assert first["out_of_area_distance"] > 0
+    for key in ("office_id", "office_name", "out_of_area_distance"):
+        assert second[key] == first[key]
+    assert len(looked_up) == 1
+    with db.transaction() as s:
+        update_office(
+            s, owner.account_id, owner.offices["Derby"], name="Derby", postcode="DE1 1JX",
+            coverage=["DE", "LE1"],
+        )  # fmt: skip
+    assert office_for("LE1 5AA")["office_name"] == "Derby"

@@ -89,6 +89,13 @@ class AccountRouting:
     default: Route
 
 
+# Postcodes already routed, by account and routing version: a listing's leads all carry its
+# advert postcode, and a postcode outside every coverage costs a look-up and a search for
+# the nearest covered point. Emptied when full (about 15 MB).
+_routed: dict[tuple[int, int, tuple[str, ...]], Route] = {}
+ROUTED_MAX = 50_000
+
+
 # account id -> (routing version, table). A lead is routed on every create; the table
 # changes when an operator edits offices, so it is read again only when the version that
 # the request's authentication read with the token has moved (offices.service bumps it).
@@ -136,6 +143,20 @@ def route(
     parts = routing_parts(postcode)
     if not parts:
         return table.default
+    if not locate:
+        key = (account_id, version, parts)
+        if (known := _routed.get(key)) is None:
+            known = _route(conn, table, parts, locate=False)
+            if len(_routed) >= ROUTED_MAX:
+                _routed.clear()
+            _routed[key] = known
+        return known
+    return _route(conn, table, parts, locate=True)
+
+
+def _route(
+    conn: Connection, table: AccountRouting, parts: tuple[str, ...], *, locate: bool
+) -> Route:
 
     def where() -> Location | None:
         unit = None
