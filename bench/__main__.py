@@ -49,7 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=32, help="concurrent clients (32)")
     p.add_argument("--workers", type=int, default=2, help="server worker processes (2)")
     p.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first (3)")
-    p.add_argument("--rounds", type=int, default=1, help="runs per side, alternating ABBA (1)")
+    # Two rounds by default: A B B A, so a drift in the shared machine's speed during the run
+    # weighs on both sides alike.
+    p.add_argument("--rounds", type=int, default=2, help="runs per side, alternating ABBA (2)")
     p.add_argument(
         "--postgres",
         default=os.environ.get(
