@@ -185,8 +185,8 @@ def test_a_postcode_is_routed_once_per_routing_version(client, owner, monkeypatc
     from doorstep.offices.service import update_office
 
     looked_up = []
-    real = routing._UNIT.run
-    monkeypatch.setattr(routing._UNIT, "run", lambda *a: looked_up.append(1) or real(*a))
+    real = routing.locate_codes
+    monkeypatch.setattr(routing, "locate_codes", lambda *a: looked_up.append(1) or real(*a))
 
     def office_for(postcode):
         body = lead_body(advert_postcode=postcode)

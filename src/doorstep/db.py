@@ -12,8 +12,6 @@ from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
-from psycopg.adapt import Dumper, PyFormat
-from psycopg.types.numeric import IntDumper
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -67,10 +65,6 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", settings.db_max_overflow)
     engine = create_engine(url, **kwargs)
 
-    @event.listens_for(engine, "connect")
-    def _stable_int_types(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.adapters.register_dumper(int, _Int8Dumper)
-
     @event.listens_for(engine, "checkout")
     def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         # SQLAlchemy's pool_pre_ping, but skipped where the caller's first statement serves
@@ -109,34 +103,18 @@ def unpinged(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def retry_closed(engine: Engine, conn: Connection, first: Callable[[Connection], T]) -> T:
+def retry_closed(conn: Connection, first: Callable[[Connection], T]) -> T:
     """``first(conn)``; if ``conn`` turns out to have been closed under us (a database
     restart), ``first`` runs again on a fresh connection, which ``conn`` then holds."""
     driver = conn.connection.driver_connection
     try:
         return first(conn)
-    except engine.dialect.loaded_dbapi.Error as e:
-        if not engine.dialect.is_disconnect(e, driver, None):
+    except conn.dialect.loaded_dbapi.Error as e:
+        if not conn.dialect.is_disconnect(e, driver, None):
             raise
         if not conn.invalidated:
             conn.invalidate(e)
         return first(conn)  # conn checks out a fresh connection on this first use
-
-
-class _Int8Dumper(IntDumper):
-    """Every Python int goes to PostgreSQL as a bigint (a numeric beyond its range).
-
-    psycopg picks smallint, integer or bigint by each value's size, and prepares a statement
-    only once the same query has run five times with the same parameter types: as ids and
-    counts grow past 32767, or a field is a small number in one request and a large one in
-    the next, the same statement kept being parsed and planned again (make bench: that
-    parsing was the largest single cost of the create path in PostgreSQL). PostgreSQL
-    compares and stores a bigint in an integer column without a cast of its own."""
-
-    def upgrade(self, obj: int, format: PyFormat) -> Dumper:
-        if -(2**63) <= obj < 2**63:
-            return self._int8_dumper
-        return self._int_numeric_dumper
 
 
 def get_engine() -> Engine:
@@ -183,10 +161,11 @@ def _finish(session: Session, commit: bool) -> None:
         session.close()
 
 
-# Short blocking database calls made from async code (authentication, the session's commit,
-# the request log) run on their own threads: a trip through asyncio's executor costs a third
-# of one through AnyIO's thread pool, and a commit never queues behind the endpoints that
-# fill that pool, some of them waiting for this very transaction's locks.
+# Blocking database work called from async code (an API request's unit of work, a dashboard
+# session's commit, a request log written after the response) runs on these threads: a trip
+# through asyncio's executor costs a third of one through AnyIO's thread pool, and a commit
+# never queues behind the endpoints that fill that pool, some of them waiting for this very
+# transaction's locks.
 @functools.cache
 def _executor() -> ThreadPoolExecutor:
     settings = get_settings()

@@ -55,10 +55,9 @@ class ApiCall:
 
     def _unit(self, work: Callable[[Call], R], body: bool, raw: Any) -> R:
         state = self.request.state
-        engine = db.get_engine()
         # No ping on checkout: the admission is the connection's first statement.
-        with db.unpinged(engine) as conn:
-            admitted = db.retry_closed(engine, conn, self._admit)
+        with db.unpinged(db.get_engine()) as conn:
+            admitted = db.retry_closed(conn, self._admit)
             if admitted is None:
                 raise Unauthorized("Invalid or revoked API key.")
             # From here on the request is logged against the token.

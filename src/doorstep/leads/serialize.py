@@ -179,7 +179,7 @@ def from_values(
         "property_receptions": v["property_receptions"],
         "next_action_date": iso(v["next_action_date"]),
     }
-    return {k: values[k] for k in LEAD_KEYS}
+    return values  # written in LEAD_KEYS order, the documented one
 
 
 COLUMNS = tuple(c.key for c in Lead.__table__.columns)

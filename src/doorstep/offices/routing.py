@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from doorstep.geo.distance import EARTH_RADIUS_M, haversine_m
-from doorstep.geo.geography import Location, centroids, locate_parts
+from doorstep.geo.geography import Location, centroids, locate_codes
 from doorstep.geo.postcodes import KIND_RANK, routing_parts
 from doorstep.statements import Statement
 
@@ -77,7 +77,6 @@ WHERE o.id = (
 """
 )
 _VERSION = Statement("SELECT routing_version FROM accounts WHERE id = :account_id")
-_UNIT = Statement("SELECT latitude, longitude FROM postcode_units WHERE postcode = :unit")
 
 
 @dataclass(frozen=True)
@@ -146,32 +145,24 @@ def route(
     if not locate:
         key = (account_id, version, parts)
         if (known := _routed.get(key)) is None:
-            known = _route(conn, table, parts, locate=False)
+            known = _route(session, table, parts, locate=False)
             if len(_routed) >= ROUTED_MAX:
                 _routed.clear()
             _routed[key] = known
         return known
-    return _route(conn, table, parts, locate=True)
+    return _route(session, table, parts, locate=True)
 
 
 def _route(
-    conn: Connection, table: AccountRouting, parts: tuple[str, ...], *, locate: bool
+    session: Session, table: AccountRouting, parts: tuple[str, ...], *, locate: bool
 ) -> Route:
-
-    def where() -> Location | None:
-        unit = None
-        if len(parts) == 4:
-            found = _UNIT.run(conn, {"unit": parts[3]})
-            unit = (found[0][0], found[0][1]) if found else None
-        return locate_parts(parts, unit)
-
-    location = where() if locate else None
+    location = locate_codes(session, parts) if locate else None
     exact = [e for code in parts for e in table.exact.get(code, ())]
     if exact:
         best = max(KIND_RANK[e[1]] for e in exact)
         winners = [e for e in exact if KIND_RANK[e[1]] == best]
         if len(winners) > 1 and location is None:
-            location = where()
+            location = locate_codes(session, parts)
 
         def tie_break(e: Covering) -> tuple[float, int, str]:
             # The office nearest the postcode; offices without a place go last.
@@ -184,7 +175,7 @@ def _route(
         return Route(office_id, None, "exact", code, location, name)
 
     if location is None:
-        location = where()
+        location = locate_codes(session, parts)
     nearest = table.index.nearest(location) if location and table.index else None
     if nearest is None:
         return table.default
