@@ -256,6 +256,7 @@ def test_another_accounts_log_entries_are_not_found(client, owner, other):
 
     with db.transaction() as s:
         entry_id = s.scalar(select(RequestLog.id).where(RequestLog.account_id == other.account_id))
+    assert entry_id is not None
     assert client.get(f"/developer/requests/{entry_id}").status_code == 404
     assert "data-request-id" not in client.get("/developer").text
 

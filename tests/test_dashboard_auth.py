@@ -102,7 +102,12 @@ def test_a_success_resets_the_failure_count(client, owner):
     user = make_user(owner.account_id)
     token = page_csrf(client)
     for _ in range(4):
-        client.post("/login", data={"email": user.email, "password": "bad", "csrf_token": token})
+        r = client.post(
+            "/login", data={"email": user.email, "password": "bad", "csrf_token": token}
+        )
+        assert r.status_code == 401
+    with db.transaction() as s:
+        assert s.get(User, user.id).failed_logins == 4
     sign_in(client, user)
     with db.transaction() as s:
         assert s.get(User, user.id).failed_logins == 0

@@ -17,13 +17,9 @@ from doorstep import db
 from doorstep.cli import app as cli
 from doorstep.models import Account
 from doorstep.offices.service import create_office, set_default_office, update_office
-from tests.conftest import lead_body, make_agency
+from tests.conftest import IS_POSTGRES, create_lead_api, make_agency
 
-
-def create(client, agency, **kw):
-    r = client.post("/api/v103/leads", json=lead_body(**kw), headers=agency.headers)
-    assert r.status_code == 200, r.text
-    return r.json()
+create = create_lead_api
 
 
 def add_office(agency, name, postcode, coverage):
@@ -251,4 +247,6 @@ def test_an_account_that_reuses_an_id_gets_its_own_routing(client, engine):
     with db.transaction() as s:
         s.execute(delete(Account).where(Account.id == first.account_id))
     second = make_agency("New Homes", (("Fresh", "NG1 5FS", "NG1"),))
+    if not IS_POSTGRES:  # PostgreSQL never reuses an id: there the test is a plain one
+        assert second.account_id == first.account_id
     assert create(client, second, advert_postcode="NG1 5FS")["office_name"] == "Fresh"
