@@ -38,13 +38,14 @@ def list_(
     """List an account's offices with their coverage."""
     with session() as s:
         acc = get_account(s, account)
+        coverage = service.coverage_by_office(s, account)
         rows: list[dict[str, Any]] = [
             {
                 "id": o.id,
                 "name": o.name,
                 "postcode": o.postcode,
                 "is_default": o.id == acc.default_office_id,
-                "coverage": [c.code for c in service.coverage_of(s, account, o.id)],
+                "coverage": coverage.get(o.id, []),
             }
             for o in service.list_offices(s, account)
         ]

@@ -39,17 +39,15 @@ def inbox_page(
 ) -> Response:
     filters = inbox.InboxFilters.parse(dict(request.query_params))
     page = inbox.inbox_page(session, actor, filters)
-    context = {
-        "filters": filters,
-        "params": filters.params(),
-        "result": page,
+    context = {"filters": filters, "params": filters.params(), "result": page}
+    if is_fragment_request(request) and request.headers.get("hx-target") == "inbox-results":
+        return render(request, "leads/_results.html", context)  # the results alone
+    context |= {
         "types": LEAD_TYPES,
         "sources": SOURCES,
         "statuses": list_statuses(session, actor.account_id),
         "offices": _offices_for(session, actor),
     }
-    if is_fragment_request(request) and request.headers.get("hx-target") == "inbox-results":
-        return render(request, "leads/_results.html", context)
     return render(request, "leads/inbox.html", context)
 
 
@@ -57,9 +55,7 @@ def inbox_page(
 def lead_page(
     request: Request, lead_id: str, user: CurrentUser, actor: UserActor, session: SessionDep
 ) -> Response:
-    lid = lead_id_of(lead_id)
-    lead_object = service.get_lead(session, actor, lid)
-    lead = service.get_lead_model(session, actor, lid)
+    lead, lead_object = service.get_lead_and_object(session, actor, lead_id_of(lead_id))
     all_offices = list_offices(session, actor.account_id)
     return render(
         request,

@@ -212,11 +212,18 @@ def scoped(actor: Actor) -> Select[Lead, str, str, str, str, str]:
     return serialize.lead_rows().where(*scope_conditions(actor))
 
 
-def get_lead(session: Session, actor: Actor, lead_id: int) -> dict[str, Any]:
+def get_lead_and_object(
+    session: Session, actor: Actor, lead_id: int
+) -> tuple[Lead, dict[str, Any]]:
+    """The lead and its lead object, in one query."""
     row = session.execute(scoped(actor).where(Lead.id == lead_id)).first()
     if row is None:
         raise NotFound(f"There is no lead {lead_id}.")
-    return serialize.to_dict(*row)
+    return row[0], serialize.to_dict(*row)
+
+
+def get_lead(session: Session, actor: Actor, lead_id: int) -> dict[str, Any]:
+    return get_lead_and_object(session, actor, lead_id)[1]
 
 
 def get_lead_model(session: Session, actor: Actor, lead_id: int, *, lock: bool = False) -> Lead:

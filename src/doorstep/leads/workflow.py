@@ -24,40 +24,9 @@ from doorstep.offices.service import get_office
 NOTE_MAX = 2000
 LONDON = ZoneInfo("Europe/London")
 
-# Copied onto a referred lead: who the person is, what they want, and what we know already.
-_REFERRAL_FIELDS = (
-    "type",
-    "title",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "message",
-    "advert_url",
-    "advert_image",
-    "advert_postcode",
-    "advert_address",
-    "address",
-    "postcode",
-    "appointment_availability",
-    "meta",
-    "questionnaire",
-    "source",
-    "gdpr_checkbox",
-    "host",
-    "international",
-    "property_bedrooms",
-    "property_bathrooms",
-    "property_receptions",
-    "property_reference",
-    "property_type",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_content",
-    "utm_term",
-    "utm_gclid",
-)
+# Copied onto a referred lead: who the person is, what they want, and what we know already
+# (everything a create takes, but the office it is being referred away from).
+_REFERRAL_FIELDS = tuple(name for name in LeadCreate.model_fields if name != "office_id")
 _VALUATION_FIELDS = (
     "comparable_props",
     "minimum_sale_estimation",

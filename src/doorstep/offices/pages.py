@@ -42,10 +42,11 @@ def _office_rows(session: Session, account_id: int) -> list[dict[str, Any]]:
             .group_by(Lead.office_id)
         ).all()
     )
+    coverage = service.coverage_by_office(session, account_id)
     return [
         {
             "office": o,
-            "coverage": [c.code for c in service.coverage_of(session, account_id, o.id)],
+            "coverage": coverage.get(o.id, []),
             "is_default": o.id == account.default_office_id,
             "leads": counts.get(o.id, 0),
         }

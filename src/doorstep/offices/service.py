@@ -129,6 +129,18 @@ def routing_changed(session: Session, account_id: int) -> None:
     )
 
 
+def coverage_by_office(session: Session, account_id: int) -> dict[int, list[str]]:
+    """Every office's coverage codes, in one query (for listing all the offices)."""
+    codes: dict[int, list[str]] = {}
+    for office_id, code in session.execute(
+        select(OfficeCoverage.office_id, OfficeCoverage.code)
+        .where(OfficeCoverage.account_id == account_id)
+        .order_by(OfficeCoverage.code)
+    ):
+        codes.setdefault(office_id, []).append(code)
+    return codes
+
+
 def set_coverage(session: Session, office: Office, entries: list[CoverageEntry]) -> None:
     routing_changed(session, office.account_id)
     session.execute(delete(OfficeCoverage).where(OfficeCoverage.office_id == office.id))

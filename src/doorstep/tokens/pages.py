@@ -38,42 +38,36 @@ def _page(
     headers: dict[str, str] | None = None,
 ) -> Response:
     tokens = service.list_tokens(session, account_id)
-    stats = service.stats(session, [t.id for t in tokens])
-    filters = requestlog.LogFilters.parse(dict(request.query_params))
-    log = requestlog.search(session, account_id, filters)
     return render(
         request,
         "developer/index.html",
         {
+            **_log_context(request, session, account_id),
             "tokens": tokens,
-            "stats": stats,
-            "token_names": {t.id: t.name for t in tokens},
+            "stats": service.stats(session, [t.id for t in tokens]),
             "new": new,
             "form": form or {"name": "", "rate_limit": ""},
             "errors": errors or {},
-            "filters": filters,
-            "params": filters.params(),
-            "log": log,
         },
         status_code=status_code,
         headers=headers,
     )
 
 
+def _log_context(request: Request, session: Session, account_id: int) -> dict[str, Any]:
+    filters = requestlog.LogFilters.parse(dict(request.query_params))
+    return {
+        "filters": filters,
+        "params": filters.params(),
+        "log": requestlog.search(session, account_id, filters),
+    }
+
+
 @router.get("/developer")
 def developer_page(request: Request, user: AdminUser, session: SessionDep) -> Response:
     if is_fragment_request(request) and request.headers.get("hx-target") == "request-log":
-        filters = requestlog.LogFilters.parse(dict(request.query_params))
-        tokens = service.list_tokens(session, user.account_id)
         return render(
-            request,
-            "developer/_log.html",
-            {
-                "filters": filters,
-                "params": filters.params(),
-                "log": requestlog.search(session, user.account_id, filters),
-                "tokens": tokens,
-            },
+            request, "developer/_log.html", _log_context(request, session, user.account_id)
         )
     return _page(request, session, user.account_id)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from doorstep.auth.passwords import hash_password, needs_rehash, verify_password
@@ -143,11 +143,4 @@ def _locked_message(until: datetime, now: datetime) -> str:
 def list_users(session: Session, account_id: int) -> list[User]:
     return list(
         session.scalars(select(User).where(User.account_id == account_id).order_by(User.id))
-    )
-
-
-def count_users(session: Session, account_id: int) -> int:
-    return int(
-        session.scalar(select(func.count()).select_from(User).where(User.account_id == account_id))
-        or 0
     )
