@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_SQLITE_URL ?= sqlite:///$(CURDIR)/.test-doorstep.db
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/doorstep_test
-BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/doorstep_bench_dashboard
+BENCH_DASHBOARD_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/doorstep_bench_dashboard
 # The browser tests drive Debian's chromium (Playwright's own browser downloads are not used).
 CHROMIUM := /usr/bin/chromium
 # CI sets DOORSTEP_REQUIRE_POSTGRES=1: then an unreachable PostgreSQL fails the run.
@@ -70,8 +70,8 @@ bench-valuation: install
 # The inbox with 100,000 leads in an account: every page under 300 ms, SQLite and PostgreSQL.
 bench-dashboard: install
 	$(BIN)/python -m bench.dashboard
-	@if $(BIN)/python scripts/pg_ready.py $(BENCH_POSTGRES_URL); then \
-		$(BIN)/python -m bench.dashboard --url $(BENCH_POSTGRES_URL); \
+	@if $(BIN)/python scripts/pg_ready.py $(BENCH_DASHBOARD_URL); then \
+		$(BIN)/python -m bench.dashboard --url $(BENCH_DASHBOARD_URL); \
 	else \
 		echo "PostgreSQL not reachable: the dashboard bench ran on SQLite only"; \
 	fi
