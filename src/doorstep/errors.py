@@ -69,3 +69,10 @@ class ValidationFailed(DoorstepError):
 
 class RateLimited(DoorstepError):
     status_code = 429
+
+
+def path_id(raw: str, what: str) -> int:
+    """An id from a URL path. Anything but a positive integer is simply not found."""
+    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+        raise NotFound(f"There is no {what} {raw}.")
+    return int(raw)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from doorstep import idempotency
 from doorstep.auth.api_key import Api, Call
-from doorstep.errors import NotFound, ValidationFailed
+from doorstep.errors import ValidationFailed, path_id
 from doorstep.http import NUL_REASON, has_nul, validate
 from doorstep.leads import examples, service
 from doorstep.leads.schemas import NOT_UPDATABLE, LeadCreate, LeadUpdate
@@ -30,10 +30,7 @@ class JSON(Response):
 
 
 def lead_id_of(raw: str) -> int:
-    """Path ids that are not positive integers are simply not found."""
-    if not raw.isdigit() or int(raw) < 1 or len(raw) > 18:
-        raise NotFound(f"There is no lead {raw}.")
-    return int(raw)
+    return path_id(raw, "lead")
 
 
 def create_and_respond(

@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
@@ -17,10 +16,10 @@ from doorstep.geo import postcodes
 from doorstep.leads.schemas import LEAD_TYPES, SOURCES
 from doorstep.leads.service import scope_conditions, scoped
 from doorstep.models import Lead
+from doorstep.models.base import LONDON
 from doorstep.models.status import STAGES
 
 PAGE_SIZE = 50
-LONDON = ZoneInfo("Europe/London")
 
 
 def _int(value: str | None) -> int | None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,11 +17,10 @@ from doorstep.leads import service
 from doorstep.leads.labels import source_name
 from doorstep.leads.schemas import LeadCreate
 from doorstep.models import ApiToken, Lead, LeadEvent, Office, Status, User
-from doorstep.models.base import utcnow
+from doorstep.models.base import LONDON, utcnow
 from doorstep.offices.service import get_office
 
 NOTE_MAX = 2000
-LONDON = ZoneInfo("Europe/London")
 
 # Copied onto a referred lead: who the person is, what they want, and what we know already
 # (everything a create takes, but the office it is being referred away from).

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from doorstep.accounts.service import get_account
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.db import SessionDep
-from doorstep.errors import NotFound, ValidationFailed
+from doorstep.errors import ValidationFailed, path_id
 from doorstep.geo.postcodes import routing_parts
 from doorstep.models import Lead
 from doorstep.offices import routing, service
@@ -123,15 +123,9 @@ def route_box(
     return render(request, "offices/route.html", context)
 
 
-def _id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFound(f"There is no office {raw}.")
-    return int(raw)
-
-
 @router.get("/offices/{office_id}")
 def edit_page(request: Request, office_id: str, user: AdminUser, session: SessionDep) -> Response:
-    office = service.get_office(session, user.account_id, _id(office_id))
+    office = service.get_office(session, user.account_id, path_id(office_id, "office"))
     account = get_account(session, user.account_id)
     form = {
         "name": office.name,
@@ -155,7 +149,7 @@ def update_office(
     coverage: Annotated[str, Form()] = "",
     is_default: Annotated[str, Form()] = "",
 ) -> Response:
-    office = service.get_office(session, user.account_id, _id(office_id))
+    office = service.get_office(session, user.account_id, path_id(office_id, "office"))
     office_id_int = office.id
     try:
         service.update_office(

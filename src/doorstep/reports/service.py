@@ -7,7 +7,6 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Float, cast, func, select
 from sqlalchemy.orm import Session
@@ -15,8 +14,8 @@ from sqlalchemy.orm import Session
 from doorstep.auth.principal import Actor
 from doorstep.leads.service import scope_conditions
 from doorstep.models import Lead, Office
+from doorstep.models.base import LONDON
 
-LONDON = ZoneInfo("Europe/London")
 MAX_DAYS = 366
 
 

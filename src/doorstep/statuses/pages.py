@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.db import SessionDep
-from doorstep.errors import DoorstepError, NotFound, ValidationFailed
+from doorstep.errors import DoorstepError, ValidationFailed, path_id
 from doorstep.models import Lead
 from doorstep.models.status import STAGES
 from doorstep.statuses import service
@@ -80,10 +80,8 @@ def create_status(
 def delete_status(
     request: Request, status_id: str, user: AdminUser, session: SessionDep
 ) -> Response:
-    if not status_id.isdigit() or len(status_id) > 18:
-        raise NotFound(f"There is no status {status_id}.")
     try:
-        service.delete_status(session, user.account_id, int(status_id))
+        service.delete_status(session, user.account_id, path_id(status_id, "status"))
     except DoorstepError as e:
         if e.status_code != 409:
             raise

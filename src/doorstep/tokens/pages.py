@@ -11,19 +11,13 @@ from sqlalchemy.orm import Session
 
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.db import SessionDep
-from doorstep.errors import NotFound, ValidationFailed
+from doorstep.errors import ValidationFailed, path_id
 from doorstep.tokens import requestlog, service
 from doorstep.tokens.service import NewToken
 from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import is_fragment_request, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf), Depends(refuse_nul)])
-
-
-def _id(raw: str, what: str) -> int:
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFound(f"There is no {what} {raw}.")
-    return int(raw)
 
 
 def _page(
@@ -113,7 +107,7 @@ def create_token(
 
 @router.post("/developer/tokens/{token_id}/revoke")
 def revoke_token(request: Request, token_id: str, user: AdminUser, session: SessionDep) -> Response:
-    token = service.revoke_token(session, user.account_id, _id(token_id, "token"))
+    token = service.revoke_token(session, user.account_id, path_id(token_id, "token"))
     return redirect(request, "/developer", f"Token “{token.name}” revoked: it no longer works.")
 
 
@@ -130,7 +124,7 @@ def _pretty(body: str | None) -> str | None:
 def request_entry(
     request: Request, entry_id: str, user: AdminUser, session: SessionDep
 ) -> Response:
-    entry, token_name = requestlog.get_entry(session, user.account_id, _id(entry_id, "request"))
+    entry, token_name = requestlog.get_entry(session, user.account_id, path_id(entry_id, "request"))
     context: dict[str, Any] = {
         "e": entry,
         "token_name": token_name,

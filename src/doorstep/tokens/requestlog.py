@@ -7,16 +7,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from doorstep.errors import NotFound
 from doorstep.models import ApiToken, RequestLog
+from doorstep.models.base import LONDON
 
 PAGE_SIZE = 50
-LONDON = ZoneInfo("Europe/London")
 _STATUS_CLASS = re.compile(r"^([1-5])xx$")
 
 

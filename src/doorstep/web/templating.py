@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,10 +14,10 @@ from fastapi.templating import Jinja2Templates
 
 from doorstep.auth import session as web_session
 from doorstep.leads.labels import property_type_name, source_name
+from doorstep.models.base import LONDON
 from doorstep.models.status import STAGES
 
 # Agents work in UK time; the database and the API keep UTC.
-LONDON = ZoneInfo("Europe/London")
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 env = templates.env
