@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from doorstep.geo.postcodes import Postcode, parse
 from doorstep.models import PostcodeUnit
+from doorstep.statements import Statement
 
 Point = tuple[float, float]
 _AREA_PREFIX = re.compile(r"[A-Z]+")
@@ -73,16 +74,20 @@ def centroids() -> Centroids:
     return Centroids()
 
 
+# Routing locates a lead's postcode on the create path: compiled once, run on the cursor.
+_UNIT = Statement(
+    select(PostcodeUnit.latitude, PostcodeUnit.longitude).where(
+        PostcodeUnit.postcode == bindparam("unit")
+    )
+)
+
+
 def locate_codes(session: Session, codes: tuple[str, ...]) -> Location | None:
     """Most precise known location for routing parts (area, district[, sector[, unit]])."""
     unit = None
     if len(codes) == 4:
-        row = session.execute(
-            select(PostcodeUnit.latitude, PostcodeUnit.longitude).where(
-                PostcodeUnit.postcode == codes[3]
-            )
-        ).first()
-        unit = (row[0], row[1]) if row else None
+        rows = _UNIT.run(session.connection(), {"unit": codes[3]})
+        unit = (rows[0][0], rows[0][1]) if rows else None
     return locate_parts(codes, unit)
 
 
