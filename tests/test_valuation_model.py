@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from doorstep.cli import app
 from doorstep.db import get_engine
-from doorstep.valuation import address, index
+from doorstep.valuation import address, calibration, index
 from doorstep.valuation.ppd import month_of
 from tests.valuation_data import bulk_row, load, write_bulk
 
@@ -52,6 +52,23 @@ def test_a_falling_market_is_not_mistaken_for_a_mix_change(engine, session, tmp_
     load(tmp_path, rows)
     series = index.load_series(session, "NG1", "NG")
     assert series.factor(month_of(date(2022, 3, 1)), month_of(date(2023, 9, 1))) < 0.95
+
+
+def test_a_thin_last_quarter_calibrates_on_earlier_quarters_too(engine, tmp_path):
+    # 25 sales a month: the last three months alone would leave the range to ~75 errors.
+    model = load(tmp_path, rising_market(date(2022, 1, 1), 24, 0.01))
+    cal = model["calibration"]
+    assert cal["cutoff"] == "2023-01-01"  # four windows of three months back from 2023-12
+    assert cal["sales"] > 3 * 75
+    low, high = model["quantiles"]["comparables"]
+    assert low < 0 < high
+
+
+def test_a_busy_last_quarter_calibrates_on_it_alone(engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(calibration, "CALIBRATION_SALES", 60)
+    model = load(tmp_path, rising_market(date(2022, 1, 1), 24, 0.01))
+    assert model["calibration"]["cutoff"] == "2023-10-01"
+    assert model["calibration"]["sales"] <= 60
 
 
 def test_addresses_match_the_same_home_only():

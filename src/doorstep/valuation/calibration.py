@@ -3,7 +3,10 @@
 Calibration repeats, inside the imported sales, what a valuation faces in use: the last three
 months of sales are hidden, a price index is built from the months before them, and each
 hidden sale (up to ``CALIBRATION_SALES``, a pseudo-random sample: transaction ids are random)
-is valued from the earlier evidence alone, as the API would value it. The 10th and 90th
+is valued from the earlier evidence alone, as the API would value it. Where those months
+hold fewer sales (one district's evidence), the three months before them are hidden and
+valued the same way, and so on for up to ``MAX_WINDOWS`` windows: a 10th percentile read off
+200 errors moves by a quarter of itself from one quarter to the next. The 10th and 90th
 percentiles of the standardised errors, log(actual / estimate) / spread, become the range's
 multipliers, so about 80% of real prices fall between the minimum and maximum estimates."""
 
@@ -26,6 +29,7 @@ from doorstep.valuation.ppd import month_start
 
 HOLDOUT_MONTHS = 3
 CALIBRATION_SALES = 2000
+MAX_WINDOWS = 4
 MIN_GROUP = 40  # fewer errors than this and a group borrows the pooled quantiles
 MIN_TRAINING_SALES = 200
 
@@ -53,53 +57,71 @@ def _quantile(values: list[float], q: float) -> float:
     return values[lo] + (values[hi] - values[lo]) * (pos - lo)
 
 
+def _value_window(
+    session: Session,
+    start: int,
+    limit: int,
+    z: dict[str, list[float]],
+    ape: list[float],
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Value up to ``limit`` sales of the months from ``start`` as the API would have the day
+    before, from the evidence and an index of the months before ``start`` alone."""
+    computed = index.compute(session.connection(), before_month=start)
+    hidden = session.scalars(
+        select(Sale)
+        .where(Sale.eligible, Sale.month >= start, Sale.month < start + HOLDOUT_MONTHS)
+        .order_by(Sale.transaction_id)
+        .limit(limit)
+    ).all()
+    ctx = service.Context(
+        cutoff=month_start(start),
+        evidence_month=start - 1,
+        quantiles={"comparables": (0.0, 0.0), "repeat": (0.0, 0.0)},
+        series=lambda district, area: index.series_from(computed, district, area),
+    )
+    for i, s in enumerate(hidden):
+        v = service.valuate(
+            session,
+            postcode=s.postcode,
+            property_type=service.API_TYPE.get(s.property_type),
+            address=subject_address(s),
+            ctx=ctx,
+            with_rent=False,
+        )
+        if progress:
+            progress(i + 1, len(hidden))
+        if v.sale is None:
+            continue
+        err = math.log(s.price / v.sale.central)
+        z["repeat" if v.sale.repeat else "comparables"].append(err / v.sale.spread)
+        ape.append(abs(v.sale.central / s.price - 1))
+
+
 def calibrate(
     engine: Engine, last_month: int | None, progress: Callable[[int, int], None] | None = None
 ) -> Calibration:
     if last_month is None:
         return Calibration(reason="no sales")
-    start = last_month - HOLDOUT_MONTHS + 1
-    cutoff = month_start(start)
+    z: dict[str, list[float]] = {"comparables": [], "repeat": []}
+    ape: list[float] = []
+    cutoff = month_start(last_month - HOLDOUT_MONTHS + 1)
+    reason = None
     with Session(engine) as session:
-        before = session.scalar(
-            select(func.count()).select_from(Sale).where(Sale.eligible, Sale.month < start)
-        )
-        if (before or 0) < MIN_TRAINING_SALES:
-            return Calibration(
-                cutoff=cutoff.isoformat(),
-                reason=f"only {before or 0} sales before {cutoff}: default range used",
+        for window in range(MAX_WINDOWS):
+            start = last_month - HOLDOUT_MONTHS * (window + 1) + 1
+            wanted = CALIBRATION_SALES - len(ape)
+            before = session.scalar(
+                select(func.count()).select_from(Sale).where(Sale.eligible, Sale.month < start)
             )
-        computed = index.compute(session.connection(), before_month=start)
-        hidden = session.scalars(
-            select(Sale)
-            .where(Sale.eligible, Sale.month >= start)
-            .order_by(Sale.transaction_id)
-            .limit(CALIBRATION_SALES)
-        ).all()
-        ctx = service.Context(
-            cutoff=cutoff,
-            evidence_month=start - 1,
-            quantiles={"comparables": (0.0, 0.0), "repeat": (0.0, 0.0)},
-            series=lambda district, area: index.series_from(computed, district, area),
-        )
-        z: dict[str, list[float]] = {"comparables": [], "repeat": []}
-        ape: list[float] = []
-        for i, s in enumerate(hidden):
-            v = service.valuate(
-                session,
-                postcode=s.postcode,
-                property_type=service.API_TYPE.get(s.property_type),
-                address=subject_address(s),
-                ctx=ctx,
-                with_rent=False,
-            )
-            if progress:
-                progress(i + 1, len(hidden))
-            if v.sale is None:
-                continue
-            err = math.log(s.price / v.sale.central)
-            z["repeat" if v.sale.repeat else "comparables"].append(err / v.sale.spread)
-            ape.append(abs(v.sale.central / s.price - 1))
+            if wanted <= 0 or (before or 0) < MIN_TRAINING_SALES:
+                if not window:
+                    reason = f"only {before or 0} sales before {cutoff}: default range used"
+                break
+            cutoff = month_start(start)
+            _value_window(session, start, wanted, z, ape, progress)
+    if reason:
+        return Calibration(cutoff=cutoff.isoformat(), reason=reason)
     pooled = z["comparables"] + z["repeat"]
     if len(pooled) < MIN_GROUP:
         return Calibration(
