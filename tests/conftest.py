@@ -18,6 +18,8 @@ DEFAULT_URL = "sqlite:///" + os.path.join(os.path.dirname(__file__), "..", ".tes
 TEST_URL = os.environ.get("DOORSTEP_TEST_DATABASE_URL", DEFAULT_URL)
 os.environ["DOORSTEP_DATABASE_URL"] = TEST_URL
 os.environ.setdefault("DOORSTEP_LOG_JSON", "false")
+# No background pruning beside the tests; test_retention.py turns it on where it is tested.
+os.environ.setdefault("DOORSTEP_PRUNE_INTERVAL_MINUTES", "0")
 
 from doorstep import db, migrate  # noqa: E402
 from doorstep.config import get_settings  # noqa: E402

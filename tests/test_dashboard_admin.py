@@ -230,6 +230,7 @@ def test_token_usage_and_the_request_log(client, owner, other):
     assert ids(f"?since={future}") == 0
     assert ids(f"?until={future}") == 3
     assert "is not a status filter" in client.get("/developer?status=abc").text
+    assert "Entries are kept for 90 days, then deleted" in html
 
 
 def test_a_log_entry_opens_to_body_status_error_and_lead(client, owner):

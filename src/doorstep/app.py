@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from doorstep import __version__
+from doorstep import __version__, db, retention
 from doorstep.auth import pages as auth_pages
 from doorstep.auth.dashboard import LoginRequired
 from doorstep.config import get_settings
@@ -124,11 +125,27 @@ def _page_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Each worker prunes old request records now and then (retention.py)."""
+    minutes = get_settings().prune_interval_minutes
+    pruner = retention.Pruner(db.get_engine(), minutes * 60) if minutes else None
+    app.state.pruner = pruner
+    if pruner:
+        pruner.start()
+    try:
+        yield
+    finally:
+        if pruner:
+            pruner.stop()
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     settings.check()
     ops_logging.configure_once(settings.log_level, settings.log_json)
     app = FastAPI(
+        lifespan=_lifespan,
         title="Doorstep Lead API",
         version=f"v103 (Doorstep {__version__})",
         description=DESCRIPTION,

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     request_log_body_bytes: int = 16 * 1024
     idempotency_ttl_hours: int = 24
+    # Request-log entries (they hold request bodies: personal data) are deleted after this
+    # many days; 0 keeps them for ever. See retention.py.
+    request_log_days: int = Field(90, ge=0)
+    # How often each server worker prunes old request records; 0 = never (doorstep db prune).
+    prune_interval_minutes: int = Field(60, ge=0)
     # Signs dashboard session cookies and CSRF tokens. Development gets a fixed key so
     # `make run` works; production refuses to start without a real one (see check()).
     secret_key: str = "development-only-secret-key"

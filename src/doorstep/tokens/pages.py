@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from doorstep.auth.dashboard import AdminUser, check_csrf
+from doorstep.config import get_settings
 from doorstep.db import SessionDep
 from doorstep.errors import ValidationFailed, path_id
 from doorstep.tokens import requestlog, service
@@ -39,6 +40,7 @@ def _page(
             **_log_context(request, session, account_id),
             "tokens": tokens,
             "stats": service.stats(session, [t.id for t in tokens]),
+            "log_days": get_settings().request_log_days,
             "new": new,
             "form": form or {"name": "", "rate_limit": ""},
             "errors": errors or {},
