@@ -298,18 +298,20 @@ async def run_side(
     run_bodies: list[bytes],
     *,
     profile: bool,
-) -> tuple[load.LoadResult, dict[str, Any]]:
-    """Warm up (clients ramping up one by one), then measure on the same connections."""
+) -> tuple[load.LoadResult, int, dict[str, Any]]:
+    """Warm up (clients ramping up one by one), then measure on the same connections.
+    Returns the measured run, the warm-up's successes (they create leads too) and CPU."""
     clients = load.Clients(target, args.clients)
+    warm_ok = 0
     try:
         if args.warmup > 0:
-            await clients.run(warm_bodies, args.warmup, ramp=args.warmup / 2)
+            warm_ok = (await clients.run(warm_bodies, args.warmup, ramp=args.warmup / 2)).ok
         analyze(url)
         with cpu_meter(server, url) as cpu, profiler(server, args.duration, profile):
             result = await clients.run(run_bodies, args.duration)
     finally:
         clients.close()
-    return result, cpu
+    return result, warm_ok, cpu
 
 
 def analyze(url: URL) -> None:
@@ -382,6 +384,22 @@ def integrity(url: URL) -> dict[str, int]:
                 "WHERE NOT c.is_parent AND (p.id IS NULL OR NOT p.is_parent)"
             ),
         }
+
+
+def lost(answered: int, stored: dict[str, int]) -> list[str]:
+    """What went wrong with the stored leads, if anything. Every 200 names a lead that must
+    be stored (a request that timed out on the client may have created one more); each lead
+    was created by a logged request; no person has two parents, no child lacks one."""
+    problems = []
+    if stored["leads"] < answered:
+        problems.append(f"{answered} leads answered with 200 but {stored['leads']} stored")
+    if stored["request_logs"] < stored["leads"]:
+        problems.append(f"{stored['leads']} leads but {stored['request_logs']} log rows")
+    if stored["duplicate_parents"]:
+        problems.append(f"{stored['duplicate_parents']} people with two parent leads")
+    if stored["orphans"]:
+        problems.append(f"{stored['orphans']} child leads without their parent")
+    return problems
 
 
 def machine() -> dict[str, Any]:
@@ -488,7 +506,7 @@ def main(argv: list[str] | None = None) -> None:
             warm_bodies = [orjson.dumps(warm.body()) for _ in range(5_000)]
             print(f"round {rnd + 1}:", flush=True)
             for side in order:
-                result, cpu = asyncio.run(
+                result, warm_ok, cpu = asyncio.run(
                     run_side(
                         servers[side],
                         targets[side],
@@ -499,14 +517,14 @@ def main(argv: list[str] | None = None) -> None:
                         profile=args.profile and side == "doorstep",
                     )
                 )
-                row = {"round": rnd + 1, **summarise(side, result, cpu)}
+                row = {"round": rnd + 1, **summarise(side, result, cpu), "warmup_ok": warm_ok}
                 runs.append(row)
                 print_run(row)
     finally:
         for s in servers.values():
             stop(s)
 
-    report = {
+    report: dict[str, Any] = {
         "started": stamp,
         "parameters": {
             "duration_s": args.duration,
@@ -537,16 +555,24 @@ def main(argv: list[str] | None = None) -> None:
             f"{totals['minimal']['errors']}",
             flush=True,
         )
+    problems: list[str] = []
     if "doorstep" in sides:
         time.sleep(0.5)  # failed requests' log rows are written just after their responses
-        report["doorstep_integrity"] = integrity(d_url)
+        stored = integrity(d_url)
+        mine = [r for r in runs if r["server"] == "doorstep"]
+        answered = 1 + sum(r["ok"] + r["warmup_ok"] for r in mine)  # the smoke request too
+        report["doorstep_integrity"] = {"answered_200": answered, **stored}
         print(f"Doorstep stored: {report['doorstep_integrity']}", flush=True)
+        problems = lost(answered, stored)
+        report["integrity_problems"] = problems
     out = RESULTS / f"{stamp}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"Results: {out.relative_to(ROOT)}", flush=True)
     if not args.keep:
         drop_database(d_url)
         drop_database(m_url)
+    if problems:
+        raise SystemExit("Doorstep lost or mangled leads: " + "; ".join(problems))
 
 
 if __name__ == "__main__":
