@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.db import SessionDep
-from doorstep.errors import DoorstepError, ValidationFailed, path_id
+from doorstep.errors import Conflict, ValidationFailed, path_id
 from doorstep.models import Lead
 from doorstep.models.status import STAGES
 from doorstep.statuses import service
@@ -82,9 +82,7 @@ def delete_status(
 ) -> Response:
     try:
         service.delete_status(session, user.account_id, path_id(status_id, "status"))
-    except DoorstepError as e:
-        if e.status_code != 409:
-            raise
+    except Conflict as e:
         session.rollback()
         return redirect(request, "/statuses", e.message, "error")
     return redirect(request, "/statuses", "Status deleted.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from doorstep.errors import DoorstepError, NotFound, ValidationFailed
+from doorstep.errors import Conflict, NotFound, ValidationFailed
 from doorstep.models import Lead, Status
 from doorstep.models.status import STAGES
 
@@ -60,9 +60,8 @@ def delete_status(session: Session, account_id: int, status_id: int) -> None:
         select(func.count()).select_from(Lead).where(Lead.status_id == status_id)
     )
     if in_use:
-        raise DoorstepError(
-            f"The status '{status.name}' is used by {in_use} lead(s) and cannot be deleted.",
-            status_code=409,
+        raise Conflict(
+            f"The status '{status.name}' is used by {in_use} lead(s) and cannot be deleted."
         )
     session.delete(status)
     session.flush()
