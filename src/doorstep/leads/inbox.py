@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
@@ -16,7 +16,7 @@ from doorstep.geo import postcodes
 from doorstep.leads.schemas import LEAD_TYPES, SOURCES
 from doorstep.leads.service import scope_conditions, scoped
 from doorstep.models import Lead
-from doorstep.models.base import LONDON
+from doorstep.models.base import uk_midnight
 from doorstep.models.status import STAGES
 
 PAGE_SIZE = 50
@@ -89,10 +89,6 @@ class InboxFilters:
         return bool(p)
 
 
-def _london_midnight_utc(d: date) -> datetime:
-    return datetime.combine(d, time(0), LONDON)
-
-
 def search_conditions(q: str, dialect: str) -> list[ColumnElement[bool]]:
     """Name, email, phone and postcode, each case-insensitive and by substring.
 
@@ -150,9 +146,9 @@ def filter_conditions(
     if f.office is not None:
         conds.append(Lead.office_id == f.office)
     if f.date_from:
-        conds.append(Lead.created_at >= _london_midnight_utc(f.date_from))
+        conds.append(Lead.created_at >= uk_midnight(f.date_from))
     if f.date_to:
-        conds.append(Lead.created_at < _london_midnight_utc(f.date_to + timedelta(days=1)))
+        conds.append(Lead.created_at < uk_midnight(f.date_to + timedelta(days=1)))
     if with_search and f.q:
         conds.extend(search_conditions(f.q, dialect))
     return conds

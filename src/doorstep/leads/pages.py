@@ -18,10 +18,11 @@ from doorstep.leads import inbox, service, workflow
 from doorstep.leads.api import lead_id_of
 from doorstep.leads.schemas import LEAD_TYPES, SOURCES, LeadUpdate
 from doorstep.models import Office
+from doorstep.models.base import from_local_input, to_local_input
 from doorstep.offices.service import list_offices
 from doorstep.statuses.service import list_statuses
 from doorstep.web.forms import refuse_nul
-from doorstep.web.templating import LONDON, is_fragment_request, redirect, render
+from doorstep.web.templating import is_fragment_request, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf), Depends(refuse_nul)])
 
@@ -69,11 +70,7 @@ def lead_page(
             "statuses": list_statuses(session, actor.account_id),
             "offices": all_offices,
             "refer_offices": [o for o in all_offices if o.id != lead.office_id],
-            "next_action_value": (
-                lead.next_action_date.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M")
-                if lead.next_action_date
-                else ""
-            ),
+            "next_action_value": to_local_input(lead.next_action_date) or "",
         },
     )
 
@@ -150,7 +147,7 @@ def set_next_action(
     when: datetime | None = None
     if value:
         try:
-            when = datetime.fromisoformat(value).replace(tzinfo=LONDON)
+            when = from_local_input(value)
         except ValueError:
             return redirect(
                 request, f"/leads/{lid}", "The next action date is not a date and time.", "error"

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
@@ -20,6 +20,23 @@ LONDON = ZoneInfo("Europe/London")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def to_local_input(dt: datetime | None) -> str | None:
+    """A stored time as the value of a ``datetime-local`` field, in UK time."""
+    return dt.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M") if dt else None
+
+
+def from_local_input(value: str) -> datetime:
+    """A ``datetime-local`` field's value (UK time unless it names its offset); ValueError
+    when it is not a date and time."""
+    dt = datetime.fromisoformat(value)
+    return dt.replace(tzinfo=LONDON) if dt.tzinfo is None else dt
+
+
+def uk_midnight(d: date) -> datetime:
+    """The start of a UK day: days are counted in the agencies' time, not UTC."""
+    return datetime.combine(d, time(0), LONDON)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Float, cast, func, select
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from doorstep.auth.principal import Actor
 from doorstep.leads.service import scope_conditions
 from doorstep.models import Lead, Office
-from doorstep.models.base import LONDON
+from doorstep.models.base import LONDON, uk_midnight
 
 MAX_DAYS = 366
 
@@ -29,9 +29,7 @@ class Period:
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
     def bounds(self) -> tuple[datetime, datetime]:
-        lo = datetime.combine(self.start, time(0), LONDON)
-        hi = datetime.combine(self.end + timedelta(days=1), time(0), LONDON)
-        return lo, hi
+        return uk_midnight(self.start), uk_midnight(self.end + timedelta(days=1))
 
 
 def parse_period(start: str | None, end: str | None, today: date) -> tuple[Period, list[str]]:

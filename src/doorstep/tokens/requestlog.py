@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from doorstep.errors import NotFound
 from doorstep.models import ApiToken, RequestLog
-from doorstep.models.base import LONDON
+from doorstep.models.base import from_local_input, to_local_input
 
 PAGE_SIZE = 50
 _STATUS_CLASS = re.compile(r"^([1-5])xx$")
@@ -24,10 +24,9 @@ def _local_datetime(value: str | None) -> datetime | None:
     if not v:
         return None
     try:
-        dt = datetime.fromisoformat(v)
+        return from_local_input(v)
     except ValueError:
         return None
-    return dt.replace(tzinfo=LONDON) if dt.tzinfo is None else dt
 
 
 @dataclass
@@ -67,12 +66,8 @@ class LogFilters:
             "token": self.token,
             "status": self.status,
             "path": self.path,
-            "since": self.since.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M")
-            if self.since
-            else None,
-            "until": self.until.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M")
-            if self.until
-            else None,
+            "since": to_local_input(self.since),
+            "until": to_local_input(self.until),
         }
         return {k: v for k, v in out.items() if v not in (None, "")}
 
