@@ -36,6 +36,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
 
 from bench import bodies, load, minimal_app
+from bench.databases import drop_database, fresh_database, libpq
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -72,23 +73,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def db_url(server: str, name: str) -> URL:
     return make_url(server).set(drivername="postgresql+psycopg", database=name)
-
-
-def libpq(url: URL) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def fresh_database(url: URL) -> None:
-    admin = libpq(url.set(database="postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{url.database}"')
-
-
-def drop_database(url: URL) -> None:
-    admin = libpq(url.set(database="postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
 
 
 def doorstep_cli(env: dict[str, str], *args: str) -> dict[str, Any]:

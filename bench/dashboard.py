@@ -97,27 +97,6 @@ MESSAGES = [
 STATUS_STAGE = [(1, 50), (2, 100), (3, 100), (4, 150), (5, 150)]
 
 
-def _fresh(url: str) -> None:
-    from sqlalchemy.engine import make_url
-
-    from doorstep.db import normalise_url
-
-    u = make_url(normalise_url(url))
-    if u.get_backend_name() == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            if u.database and os.path.exists(u.database + suffix):
-                os.remove(u.database + suffix)
-        return
-    import psycopg
-
-    admin = u.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{u.database}"')
-
-
 def seed(n_leads: int, rng: random.Random) -> dict[str, Any]:
     from sqlalchemy import insert
 
@@ -261,11 +240,12 @@ def main() -> int:
     import logging
 
     logging.getLogger("doorstep.access").setLevel(logging.WARNING)
+    from bench.databases import fresh_database
     from doorstep import db, migrate
     from doorstep.config import get_settings
 
     get_settings.cache_clear()
-    _fresh(url)
+    fresh_database(url)
     engine = db.build_engine(url)
     db.set_engine(engine)
     migrate.upgrade(engine)

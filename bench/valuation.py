@@ -39,6 +39,8 @@ from typing import Any
 import httpx
 import psycopg
 
+from bench.databases import fresh_database
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 SAMPLES = [
@@ -54,14 +56,6 @@ TYPES = ["detached", "semi-detached", "terraced", "flat-maisonette", None]
 
 def log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-def fresh_database(url: str) -> None:
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(admin.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _high_water_kib(pid: int) -> int:
