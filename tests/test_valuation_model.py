@@ -13,7 +13,7 @@ from doorstep.cli import app
 from doorstep.db import get_engine
 from doorstep.valuation import address, calibration, index
 from doorstep.valuation.ppd import month_of
-from tests.valuation_data import bulk_row, load, write_bulk
+from tests.valuation_data import bulk_row, load, tid, write_bulk
 
 runner = CliRunner()
 
@@ -62,6 +62,17 @@ def test_a_thin_last_quarter_calibrates_on_earlier_quarters_too(engine, tmp_path
     assert cal["sales"] > 3 * 75
     low, high = model["quantiles"]["comparables"]
     assert low < 0 < high
+
+
+def test_a_short_history_calibrates_on_its_last_quarter_alone(engine, tmp_path):
+    # A year: an earlier quarter would be valued from six months of evidence, far less than
+    # the live model has, and would widen the range for nothing.
+    rows = rising_market(date(2022, 1, 1), 12, 0.01)
+    more = rising_market(date(2022, 1, 1), 12, 0.01, seed=2)
+    rows += [["{" + tid(10_000 + i) + "}", *r[1:]] for i, r in enumerate(more)]  # 50 a month
+    model = load(tmp_path, rows)
+    assert model["calibration"]["cutoff"] == "2022-10-01"
+    assert 0 < model["calibration"]["sales"] <= 150
 
 
 def test_a_busy_last_quarter_calibrates_on_it_alone(engine, tmp_path, monkeypatch):

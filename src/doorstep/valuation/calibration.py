@@ -6,9 +6,12 @@ hidden sale (up to ``CALIBRATION_SALES``, a pseudo-random sample: transaction id
 is valued from the earlier evidence alone, as the API would value it. Where those months
 hold fewer sales (one district's evidence), the three months before them are hidden and
 valued the same way, and so on for up to ``MAX_WINDOWS`` windows: a 10th percentile read off
-200 errors moves by a quarter of itself from one quarter to the next. The 10th and 90th
-percentiles of the standardised errors, log(actual / estimate) / spread, become the range's
-multipliers, so about 80% of real prices fall between the minimum and maximum estimates."""
+200 errors moves by a quarter of itself from one quarter to the next. An earlier window is
+used only with a year of evidence before it, so that its errors are those of a model that
+knows about as much as the live one (an import of a few months calibrates on its last).
+The 10th and 90th percentiles of the standardised errors, log(actual / estimate) / spread,
+become the range's multipliers, so about 80% of real prices fall between the minimum and
+maximum estimates."""
 
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from doorstep.valuation.ppd import month_start
 HOLDOUT_MONTHS = 3
 CALIBRATION_SALES = 2000
 MAX_WINDOWS = 4
+MIN_HISTORY_MONTHS = 12  # of evidence before any window but the last
 MIN_GROUP = 40  # fewer errors than this and a group borrows the pooled quantiles
 MIN_TRAINING_SALES = 200
 
@@ -99,9 +103,13 @@ def _value_window(
 
 
 def calibrate(
-    engine: Engine, last_month: int | None, progress: Callable[[int, int], None] | None = None
+    engine: Engine,
+    first_month: int | None,
+    last_month: int | None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Calibration:
-    if last_month is None:
+    """The range's quantiles from the eligible sales of ``first_month`` .. ``last_month``."""
+    if first_month is None or last_month is None:
         return Calibration(reason="no sales")
     z: dict[str, list[float]] = {"comparables": [], "repeat": []}
     ape: list[float] = []
@@ -111,6 +119,8 @@ def calibrate(
         for window in range(MAX_WINDOWS):
             start = last_month - HOLDOUT_MONTHS * (window + 1) + 1
             wanted = CALIBRATION_SALES - len(ape)
+            if window and start - first_month < MIN_HISTORY_MONTHS:
+                break
             before = session.scalar(
                 select(func.count()).select_from(Sale).where(Sale.eligible, Sale.month < start)
             )
@@ -150,7 +160,7 @@ def rebuild_model(
     started = time.perf_counter()
     summary = index.rebuild(engine)
     indexed = time.perf_counter()
-    cal = calibrate(engine, summary.last_month, progress)
+    cal = calibrate(engine, summary.first_month, summary.last_month, progress)
     done = time.perf_counter()
     params = {
         "quantiles": cal.quantiles,
