@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from doorstep import db
+from doorstep import db, pool_budget
 from doorstep.cli.common import JsonOpt, emit, ensure_schema, session
 from doorstep.config import get_settings
 from doorstep.demo import ensure_demo
@@ -43,6 +43,7 @@ def serve(
         raise typer.Exit(1) from None
     ensure_schema()
     ops_logging.configure(settings.log_level, settings.log_json)
+    _fit_pool(workers)
     if workers > 1:
         # prometheus_client adds up the processes' metrics through files in this folder.
         mdir = os.path.join(tempfile.gettempdir(), f"doorstep-metrics-{port}")
@@ -61,6 +62,29 @@ def serve(
         access_log=False,
         log_config=None,
     )
+
+
+def _fit_pool(workers: int) -> None:
+    """Keep the workers' connections within what PostgreSQL accepts (pool_budget.py)."""
+    engine = db.get_engine()
+    if engine.dialect.name != "postgresql":
+        return
+    settings = get_settings()
+    result = pool_budget.fit(
+        workers,
+        settings.db_pool_size,
+        settings.db_max_overflow,
+        pool_budget.available(engine),
+        explicit="DOORSTEP_DB_POOL_SIZE" in os.environ,
+    )
+    if result.pool_size != settings.db_pool_size:
+        # Worker processes read their settings from the environment when they start; a
+        # single worker runs in this process, on an engine built afresh.
+        os.environ["DOORSTEP_DB_POOL_SIZE"] = str(result.pool_size)
+        get_settings.cache_clear()
+        db.set_engine(db.build_engine(get_settings().database_url))
+    if result.message:
+        typer.echo(result.message, err=True)
 
 
 def demo(as_json: bool = JsonOpt) -> None:
