@@ -75,6 +75,24 @@ def test_a_short_history_calibrates_on_its_last_quarter_alone(engine, tmp_path):
     assert 0 < model["calibration"]["sales"] <= 150
 
 
+def test_earlier_quarters_calibrate_only_districts_with_a_year_behind_them(engine, tmp_path):
+    # NG1 has sold for three years, NG7 only since April 2023 (a newly imported area).
+    rows, n = [], 1
+    for m in range(36):
+        year, month = 2021 + m // 12, m % 12 + 1
+        for k in range(10 if m < 27 else 40):
+            long_history = m < 27 or k < 10
+            pc = ("NG1 5FS", "NG1 6AB")[k % 2] if long_history else ("NG7 1AA", "NG7 2AB")[k % 2]
+            price = int(200_000 * 1.005**m * (0.9 + 0.2 * ((n * 7919) % 100) / 100))
+            rows.append(bulk_row(n, price, date(year, month, 1 + k % 28), pc, "T"))
+            n += 1
+    cal = load(tmp_path, rows)["calibration"]
+    assert cal["cutoff"] == "2023-01-01"  # NG1 reaches back four quarters
+    # The last quarter: 30 NG1 + 90 NG7 sales; the three before it: NG1's 30 each. NG7's
+    # earlier sales were valued from under a year of its own evidence: not taken.
+    assert 150 <= cal["sales"] <= 120 + 3 * 30
+
+
 def test_a_busy_last_quarter_calibrates_on_it_alone(engine, tmp_path, monkeypatch):
     monkeypatch.setattr(calibration, "CALIBRATION_SALES", 60)
     model = load(tmp_path, rising_market(date(2022, 1, 1), 24, 0.01))

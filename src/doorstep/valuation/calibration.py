@@ -6,9 +6,10 @@ hidden sale (up to ``CALIBRATION_SALES``, a pseudo-random sample: transaction id
 is valued from the earlier evidence alone, as the API would value it. Where those months
 hold fewer sales (one district's evidence), the three months before them are hidden and
 valued the same way, and so on for up to ``MAX_WINDOWS`` windows: a 10th percentile read off
-200 errors moves by a quarter of itself from one quarter to the next. An earlier window is
-used only with a year of evidence before it, so that its errors are those of a model that
-knows about as much as the live one (an import of a few months calibrates on its last).
+200 errors moves by a quarter of itself from one quarter to the next. An earlier window
+values only sales of districts with a year of evidence before it, so that its errors are
+those of a model that knows about as much as the live one (an area imported for a few months
+calibrates on its last quarter alone).
 The 10th and 90th percentiles of the standardised errors, log(actual / estimate) / spread,
 become the range's multipliers, so about 80% of real prices fall between the minimum and
 maximum estimates."""
@@ -68,16 +69,25 @@ def _value_window(
     z: dict[str, list[float]],
     ape: list[float],
     progress: Callable[[int, int], None] | None,
-) -> None:
+    seasoned_only: bool = False,
+) -> int:
     """Value up to ``limit`` sales of the months from ``start`` as the API would have the day
-    before, from the evidence and an index of the months before ``start`` alone."""
+    before, from the evidence and an index of the months before ``start`` alone; with
+    ``seasoned_only``, only sales of districts with a year of evidence before ``start``.
+    Returns how many sales it took."""
+    q = select(Sale).where(Sale.eligible, Sale.month >= start, Sale.month < start + HOLDOUT_MONTHS)
+    if seasoned_only:
+        seasoned = (
+            select(Sale.district)
+            .where(Sale.eligible)
+            .group_by(Sale.district)
+            .having(func.min(Sale.month) <= start - MIN_HISTORY_MONTHS)
+        )
+        q = q.where(Sale.district.in_(seasoned))
+    hidden = session.scalars(q.order_by(Sale.transaction_id).limit(limit)).all()
+    if not hidden:
+        return 0
     computed = index.compute(session.connection(), before_month=start)
-    hidden = session.scalars(
-        select(Sale)
-        .where(Sale.eligible, Sale.month >= start, Sale.month < start + HOLDOUT_MONTHS)
-        .order_by(Sale.transaction_id)
-        .limit(limit)
-    ).all()
     ctx = service.Context(
         cutoff=month_start(start),
         evidence_month=start - 1,
@@ -100,6 +110,7 @@ def _value_window(
         err = math.log(s.price / v.sale.central)
         z["repeat" if v.sale.repeat else "comparables"].append(err / v.sale.spread)
         ape.append(abs(v.sale.central / s.price - 1))
+    return len(hidden)
 
 
 def calibrate(
@@ -120,7 +131,7 @@ def calibrate(
             start = last_month - HOLDOUT_MONTHS * (window + 1) + 1
             wanted = CALIBRATION_SALES - len(ape)
             if window and start - first_month < MIN_HISTORY_MONTHS:
-                break
+                break  # no district has a year of evidence before this window
             before = session.scalar(
                 select(func.count()).select_from(Sale).where(Sale.eligible, Sale.month < start)
             )
@@ -128,8 +139,8 @@ def calibrate(
                 if not window:
                     reason = f"only {before or 0} sales before {cutoff}: default range used"
                 break
-            cutoff = month_start(start)
-            _value_window(session, start, wanted, z, ape, progress)
+            if _value_window(session, start, wanted, z, ape, progress, seasoned_only=window > 0):
+                cutoff = month_start(start)
     if reason:
         return Calibration(cutoff=cutoff.isoformat(), reason=reason)
     pooled = z["comparables"] + z["repeat"]
