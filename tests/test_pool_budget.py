@@ -63,3 +63,42 @@ def test_serve_shrinks_the_workers_pools_to_fit(engine, monkeypatch):
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         get_settings.cache_clear()
         db.set_engine(engine)
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's own connection limit")
+def test_serve_keeps_a_pool_size_the_operator_set(engine, monkeypatch, tmp_path):
+    ran = {}
+    monkeypatch.setattr("doorstep.cli.serve.uvicorn.run", lambda *a, **kw: ran.update(kw))
+    monkeypatch.setattr(pool_budget, "available", lambda engine: 30)
+    monkeypatch.delenv("DOORSTEP_DB_POOL_SIZE", raising=False)
+    (tmp_path / ".env").write_text("DOORSTEP_DB_POOL_SIZE=20\n")  # set in .env, not the shell
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    try:
+        r = runner.invoke(cli, ["serve", "--workers", "3"])
+        assert r.exit_code == 0, r.output
+        assert "DOORSTEP_DB_POOL_SIZE" not in os.environ
+        assert get_settings().db_pool_size == 20
+        assert "too many clients" in r.stderr
+    finally:
+        monkeypatch.undo()
+        os.environ.pop("DOORSTEP_DB_POOL_SIZE", None)
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        get_settings.cache_clear()
+        db.set_engine(engine)
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's own connection limit")
+def test_serve_starts_when_the_limit_cannot_be_read(engine, monkeypatch):
+    from sqlalchemy.exc import ProgrammingError
+
+    def refuse(engine):
+        raise ProgrammingError("SHOW max_connections", {}, Exception("permission denied"))
+
+    ran = {}
+    monkeypatch.setattr("doorstep.cli.serve.uvicorn.run", lambda *a, **kw: ran.update(kw))
+    monkeypatch.setattr(pool_budget, "available", refuse)
+    r = runner.invoke(cli, ["serve"])
+    assert r.exit_code == 0, r.output
+    assert ran["workers"] == 1
+    assert "Could not read PostgreSQL's connection limit" in r.stderr

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from doorstep import db, pool_budget
 from doorstep.cli.common import JsonOpt, emit, ensure_schema, session
@@ -70,12 +71,20 @@ def _fit_pool(workers: int) -> None:
     if engine.dialect.name != "postgresql":
         return
     settings = get_settings()
+    try:
+        available = pool_budget.available(engine)
+    except SQLAlchemyError as e:
+        typer.echo(
+            f"Could not read PostgreSQL's connection limit ({e}); pools left as set.", err=True
+        )
+        return
     result = pool_budget.fit(
         workers,
         settings.db_pool_size,
         settings.db_max_overflow,
-        pool_budget.available(engine),
-        explicit="DOORSTEP_DB_POOL_SIZE" in os.environ,
+        available,
+        # Set in the environment or .env: the operator's choice, kept.
+        explicit="db_pool_size" in settings.model_fields_set,
     )
     if result.pool_size != settings.db_pool_size:
         # Worker processes read their settings from the environment when they start; a
