@@ -390,6 +390,10 @@ def test_a_real_instant_valuation_shows_on_the_lead_page(client, owner, tmp_path
     valuation = html[html.index('id="valuation"') :]
     valuation = valuation[: valuation.index("</section>")]
     assert f"£{lead['average_sale_estimation']:,}" in valuation
+    assert "about 8 in 10 homes sell between the minimum and the maximum" in valuation
+    # The test market has no lettings: the page says where the rent came from.
+    assert lead["average_rent_estimation"] is not None
+    assert "No lettings nearby: from the sale estimate and the region" in valuation
     assert valuation.count("<tr>") == 1 + len(lead["comparable_props"])  # header + one each
     first = lead["comparable_props"][0]
     assert first["postcode"] in valuation

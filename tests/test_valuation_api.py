@@ -13,6 +13,7 @@ from doorstep.config import get_settings
 from doorstep.leads.serialize import LEAD_KEYS
 from doorstep.valuation import service
 from tests.conftest import lead_body
+from tests.factories import make_user, sign_in
 from tests.valuation_data import load, market
 
 URL = "/api/v103/leads/valuation"
@@ -224,6 +225,10 @@ def test_a_landlord_gets_the_rent_of_the_agencys_own_lettings(client, owner, sal
     assert 950 <= lead["average_rent_estimation"] <= 1050
     rents = [c for c in lead["comparable_props"] if c["evidence"] == "rent"]
     assert len(rents) == 5 and all(c["bedrooms"] == 2 for c in rents)
+    # The lead page says the rent came from those lettings.
+    sign_in(client, make_user(owner.account_id))
+    page = client.get(f"/leads/{lead['id']}").text
+    assert "From 5 lettings nearby." in page and "No lettings nearby" not in page
 
 
 def test_another_agencys_lettings_are_not_used(client, owner, other, sales, tmp_path):
