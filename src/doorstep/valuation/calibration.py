@@ -130,12 +130,12 @@ def calibrate(
         for window in range(MAX_WINDOWS):
             start = last_month - HOLDOUT_MONTHS * (window + 1) + 1
             wanted = CALIBRATION_SALES - len(ape)
-            if window and start - first_month < MIN_HISTORY_MONTHS:
-                break  # no district has a year of evidence before this window
+            if window and (wanted <= 0 or start - first_month < MIN_HISTORY_MONTHS):
+                break  # enough errors, or no district has a year of evidence before it
             before = session.scalar(
                 select(func.count()).select_from(Sale).where(Sale.eligible, Sale.month < start)
             )
-            if wanted <= 0 or (before or 0) < MIN_TRAINING_SALES:
+            if (before or 0) < MIN_TRAINING_SALES:
                 if not window:
                     reason = f"only {before or 0} sales before {cutoff}: default range used"
                 break
