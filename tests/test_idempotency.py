@@ -68,3 +68,42 @@ def test_a_key_older_than_24_hours_is_forgotten(client, owner, session):
 def test_an_overlong_key_is_422(client, owner):
     r = post(client, owner, lead_body(), "k" * 256)
     assert r.status_code == 422 and "Idempotency-Key" in r.json()["errors"]
+
+
+def test_a_key_pruned_between_insert_and_lock_is_claimed_afresh(owner, monkeypatch):
+    """retention.prune may delete an expired key's row after the claim's insert met it and
+    before the claim locks it: the claim inserts again instead of failing."""
+    from sqlalchemy import delete
+
+    from doorstep import idempotency
+
+    with db.transaction() as s:
+        s.add(
+            IdempotencyKey(
+                account_id=owner.account_id,
+                key="k",
+                method="POST",
+                path="/api/v103/leads",
+                body_hash="x",
+                status_code=200,
+                response_body="{}",
+                created_at=utcnow() - timedelta(hours=30),
+            )
+        )
+    with db.transaction() as s:
+        real_execute = s.execute
+        inserts = []
+
+        def execute(statement, *args, **kwargs):
+            result = real_execute(statement, *args, **kwargs)
+            if getattr(statement, "is_insert", False) and not inserts:
+                inserts.append(statement)
+                real_execute(delete(IdempotencyKey).where(IdempotencyKey.key == "k"))  # pruned
+            return result
+
+        monkeypatch.setattr(s, "execute", execute)
+        claim = idempotency.claim(s, owner.account_id, "k", "POST", "/api/v103/leads", {"a": 1})
+        assert claim.row_id is not None and not claim.is_replay
+        monkeypatch.undo()
+        row = s.get(IdempotencyKey, claim.row_id)
+        assert row is not None and row.body_hash == idempotency.body_hash({"a": 1})

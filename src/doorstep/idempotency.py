@@ -46,7 +46,7 @@ def claim(session: Session, account_id: int, key: str, method: str, path: str, b
         raise ValidationFailed.field("Idempotency-Key", "The key must be 1 to 255 characters.")
     digest = body_hash(body)
     ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    row_id = session.execute(
+    claim_key = (
         ins(IdempotencyKey)
         .values(
             account_id=account_id,
@@ -60,15 +60,23 @@ def claim(session: Session, account_id: int, key: str, method: str, path: str, b
         )
         .on_conflict_do_nothing(index_elements=["account_id", "key"])
         .returning(IdempotencyKey.id)
-    ).scalar()
-    if row_id is not None:
-        return Claim(row_id=row_id)
-    row = session.scalar(
+    )
+    existing = (
         select(IdempotencyKey)
         .where(IdempotencyKey.account_id == account_id, IdempotencyKey.key == key)
         .with_for_update()
     )
-    assert row is not None
+    # The key's row may be pruned (it had expired) between the insert that met it and the
+    # read that locks it; then the insert is tried again and claims the key afresh.
+    for _ in range(3):
+        row_id = session.execute(claim_key).scalar()
+        if row_id is not None:
+            return Claim(row_id=row_id)
+        row = session.scalar(existing)
+        if row is not None:
+            break
+    else:
+        raise Conflict("This Idempotency-Key is being claimed by another request; try again.")
     ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
     if row.created_at < utcnow() - ttl:
         row.method, row.path, row.body_hash = method, path, digest
