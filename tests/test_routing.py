@@ -228,6 +228,30 @@ def test_an_office_change_reaches_the_very_next_lead(client, owner):
     assert create(client, owner, advert_postcode="NG1 6AA")["office_name"] == "Nottingham"
 
 
+def test_one_office_edit_gives_one_new_routing_version(engine, owner):
+    from sqlalchemy import event
+
+    bumps = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("UPDATE ACCOUNTS SET ROUTING_VERSION"):
+            bumps.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with db.transaction() as s:
+            update_office(
+                s, owner.account_id, owner.offices["Derby"], name="Derby",
+                postcode="DE1 1JX", coverage=["DE", "NG1 5"],
+            )  # fmt: skip
+        assert len(bumps) == 1
+        with db.transaction() as s:
+            create_office(s, owner.account_id, "Leicester", "LE1 1AA", ["LE1"])
+        assert len(bumps) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
 def test_unit_coverage_is_measured_from_coordinates_imported_later(client, engine, tmp_path):
     units = make_agency("Units only", (("Leicester", "LE1 1AA", "LE1 5AA"),))
     before = create(client, units, postcode="LE3 0AA")

@@ -142,7 +142,7 @@ def coverage_by_office(session: Session, account_id: int) -> dict[int, list[str]
 
 
 def set_coverage(session: Session, office: Office, entries: list[CoverageEntry]) -> None:
-    routing_changed(session, office.account_id)
+    """Replace the office's coverage; the caller marks the account's routing changed."""
     session.execute(delete(OfficeCoverage).where(OfficeCoverage.office_id == office.id))
     session.add_all(
         OfficeCoverage(office_id=office.id, account_id=office.account_id, kind=e.kind, code=e.code)
@@ -168,6 +168,7 @@ def create_office(
     _place(session, office)
     session.add(office)
     session.flush()
+    routing_changed(session, account_id)
     set_coverage(session, office, entries or [])
     account = session.get(Account, account_id)
     if account is not None and account.default_office_id is None:
@@ -186,7 +187,8 @@ def update_office(
 ) -> Office:
     office = get_office(session, account_id, office_id)
     name, pc, entries = _validate_all(name, postcode, coverage)
-    routing_changed(session, account_id)  # names and places are in the routing table too
+    # Names, places and coverage are all in the routing table: one new version for the edit.
+    routing_changed(session, account_id)
     office.name = name
     if pc != office.postcode:
         office.postcode = pc
