@@ -127,6 +127,28 @@ def test_expired_idempotency_keys_go_and_live_ones_still_replay(engine, client, 
     assert r.headers.get("Idempotent-Replayed") == "true"
 
 
+def test_a_reused_expired_key_does_not_hide_older_ones_from_pruning(
+    engine, client, owner, monkeypatch
+):
+    monkeypatch.setattr(retention, "BATCH", 1)
+    for key in ("a", "b"):
+        client.post(
+            "/api/v103/leads", json=lead_body(), headers=owner.headers | {"Idempotency-Key": key}
+        )
+    with db.transaction() as s:
+        ids = s.scalars(select(IdempotencyKey.id).order_by(IdempotencyKey.id)).all()
+    _age(IdempotencyKey, ids, hours=30)
+    # "a" is used again after its 24 hours: claimed afresh, it must not keep the lowest id
+    # with a new time, or pruning, which reads old rows from the lowest id, stops at it.
+    r = client.post(
+        "/api/v103/leads", json=lead_body(), headers=owner.headers | {"Idempotency-Key": "a"}
+    )
+    assert r.is_success and "Idempotent-Replayed" not in r.headers
+    assert retention.prune(engine).idempotency_keys == 1
+    with db.transaction() as s:
+        assert s.scalars(select(IdempotencyKey.key)).all() == ["a"]
+
+
 def test_past_rate_counters_go(engine, owner):
     now = utcnow()
     window = int(now.timestamp() // 60)

@@ -67,22 +67,23 @@ def claim(session: Session, account_id: int, key: str, method: str, path: str, b
         .with_for_update()
     )
     # The key's row may be pruned (it had expired) between the insert that met it and the
-    # read that locks it; then the insert is tried again and claims the key afresh.
+    # read that locks it; an expired row is deleted here. Either way the insert is tried
+    # again and claims the key afresh, with a new id: ids stay in order of creation, which
+    # retention.prune relies on to find old rows without scanning the table.
+    ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
     for _ in range(3):
         row_id = session.execute(claim_key).scalar()
         if row_id is not None:
             return Claim(row_id=row_id)
         row = session.scalar(existing)
-        if row is not None:
+        if row is None:
+            continue
+        if row.created_at >= utcnow() - ttl:
             break
+        session.delete(row)
+        session.flush()
     else:
         raise Conflict("This Idempotency-Key is being claimed by another request; try again.")
-    ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
-    if row.created_at < utcnow() - ttl:
-        row.method, row.path, row.body_hash = method, path, digest
-        row.status_code, row.response_body, row.created_at = 0, "", utcnow()
-        session.flush()
-        return Claim(row_id=row.id)
     if row.body_hash != digest or row.path != path or row.method != method:
         raise Conflict(
             "This Idempotency-Key was already used with a different request body or endpoint."
