@@ -1,18 +1,17 @@
 """After every import: rebuild the price index, then calibrate the range on the data itself.
 
 Calibration repeats, inside the imported sales, what a valuation faces in use: the last three
-months of sales are hidden, a price index is built from the months before them, and each
-hidden sale (up to ``CALIBRATION_SALES``, a pseudo-random sample: transaction ids are random)
-is valued from the earlier evidence alone, as the API would value it. Where those months
-hold fewer sales (one district's evidence), the three months before them are hidden and
-valued the same way, and so on for up to ``MAX_WINDOWS`` windows: a 10th percentile read off
-200 errors moves by a quarter of itself from one quarter to the next. An earlier window
-values only sales of districts with a year of evidence before it, so that its errors are
-those of a model that knows about as much as the live one (an area imported for a few months
-calibrates on its last quarter alone).
-The 10th and 90th percentiles of the standardised errors, log(actual / estimate) / spread,
-become the range's multipliers, so about 80% of real prices fall between the minimum and
-maximum estimates."""
+months of sales are hidden, a price index is built from the months before them, and each hidden
+sale (up to ``CALIBRATION_SALES``, a pseudo-random sample: transaction ids are random) is
+valued from the earlier evidence alone, as the API would value it. Where those months hold
+fewer sales (one district's evidence), the three months before them are hidden and valued the
+same way, and so on for up to ``MAX_WINDOWS`` windows: read off one SW19 quarter (~250 sales),
+the 10th percentile ranged from -0.76 to -1.62 over twelve quarters. An earlier window values
+only sales of districts with a year of evidence before it, so that its errors are those of a
+model that knows about as much as the live one (an area imported for a few months calibrates on
+its last quarter alone). The 10th and 90th percentiles of the standardised errors, log(actual /
+estimate) / spread, become the range's multipliers, so about 80% of real prices fall between
+the minimum and maximum estimates."""
 
 from __future__ import annotations
 

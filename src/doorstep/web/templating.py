@@ -17,8 +17,6 @@ from doorstep.leads.labels import property_type_name, source_name
 from doorstep.models.base import LONDON
 from doorstep.models.status import STAGES
 
-# Agents work in UK time; the database and the API keep UTC.
-
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 env = templates.env
 
