@@ -5,7 +5,7 @@ months of sales are hidden, a price index is built from the months before them, 
 sale (up to ``CALIBRATION_SALES``, a pseudo-random sample: transaction ids are random) is
 valued from the earlier evidence alone, as the API would value it. Where those months hold
 fewer sales (one district's evidence), the three months before them are hidden and valued the
-same way, and so on for up to ``MAX_WINDOWS`` windows: read off one SW19 quarter (~250 sales),
+same way, and so on for up to ``MAX_WINDOWS`` windows: read off one SW19 quarter (200-360 sales),
 the 10th percentile ranged from -0.76 to -1.62 over twelve quarters. An earlier window values
 only sales of districts with a year of evidence before it, so that its errors are those of a
 model that knows about as much as the live one (an area imported for a few months calibrates on
