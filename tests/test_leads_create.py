@@ -251,6 +251,9 @@ def test_office_id_must_be_an_office_of_the_account(client, owner, other):
     )
     assert "office_id" in errors_of(post(client, owner, lead_body(office_id=999999)))
     assert "office_id" in errors_of(post(client, owner, lead_body(office_id="abc")))
+    # Past the INTEGER id column: a 500 from PostgreSQL (2**31) or SQLite (2**63) before.
+    for big in (2**31, 2**63):
+        assert "office_id" in errors_of(post(client, owner, lead_body(office_id=big)))
 
 
 def test_phone_is_kept_as_sent(client, owner):

@@ -170,3 +170,19 @@ def test_usage_totals_are_folded_in_and_never_counted_twice(client, owner):
     assert figures() == (4, 3, 1)  # folded once, not again
     client.get("/api/v103/leads/424243", headers=owner.headers)
     assert figures() == (5, 3, 2)
+
+
+def test_ids_and_limits_past_the_integer_columns_are_refused_not_a_crash(engine, owner):
+    """A PostgreSQL INTEGER holds 2**31 - 1: a larger id or limit reached the database."""
+    big = str(2**31)
+    for args, says in (
+        (["tokens", "revoke", big], f"There is no token {big}"),
+        (["tokens", "list", "--account", big], f"There is no account {big}"),
+        (
+            ["tokens", "create", "--account", owner.account_id, "--name", "x", "--rate-limit", big],
+            "0 (unlimited) to 1,000,000",
+        ),
+    ):
+        r = runner.invoke(cli, [str(a) for a in args])
+        assert r.exit_code == 1, r.output
+        assert says in r.output

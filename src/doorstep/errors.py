@@ -71,8 +71,17 @@ class RateLimited(DoorstepError):
     status_code = 429
 
 
+# Row ids are INTEGER columns: PostgreSQL refuses a larger number in a query ("integer out of
+# range"), so a larger id is known not to exist before any query is made.
+MAX_ID = 2**31 - 1
+
+
+def is_row_id(value: int) -> bool:
+    return 1 <= value <= MAX_ID
+
+
 def path_id(raw: str, what: str) -> int:
     """An id from a URL path. Anything but a positive integer is simply not found."""
-    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+    if not raw.isdigit() or len(raw) > 10 or not is_row_id(int(raw)):
         raise NotFound(f"There is no {what} {raw}.")
     return int(raw)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from doorstep.errors import NotFound, ValidationFailed
+from doorstep.errors import NotFound, ValidationFailed, is_row_id
 from doorstep.models import Account
 
 
@@ -18,7 +18,7 @@ def create_account(session: Session, name: str) -> Account:
 
 
 def get_account(session: Session, account_id: int) -> Account:
-    account = session.get(Account, account_id)
+    account = session.get(Account, account_id) if is_row_id(account_id) else None
     if account is None:
         raise NotFound(f"There is no account {account_id}.")
     return account

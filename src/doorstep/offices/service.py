@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from doorstep.errors import NotFound, ValidationFailed
+from doorstep.errors import NotFound, ValidationFailed, is_row_id
 from doorstep.geo import postcodes
 from doorstep.geo.geography import locate
 from doorstep.models import Account, Office, OfficeCoverage
@@ -85,14 +85,16 @@ def list_offices(session: Session, account_id: int) -> list[Office]:
 
 
 def get_office(session: Session, account_id: int, office_id: int) -> Office:
-    office = session.scalar(office_query(account_id).where(Office.id == office_id))
+    office = None
+    if is_row_id(office_id):
+        office = session.scalar(office_query(account_id).where(Office.id == office_id))
     if office is None:
         raise NotFound(f"There is no office {office_id} in this account.")
     return office
 
 
 def office_exists(session: Session, account_id: int, office_id: int) -> bool:
-    return (
+    return is_row_id(office_id) and (
         session.scalar(
             select(func.count())
             .select_from(Office)
@@ -104,6 +106,8 @@ def office_exists(session: Session, account_id: int, office_id: int) -> bool:
 
 def office_name(session: Session, account_id: int, office_id: int) -> str | None:
     """The name of an office of the account; None if the account has no such office."""
+    if not is_row_id(office_id):
+        return None
     return session.scalar(
         select(Office.name).where(Office.account_id == account_id, Office.id == office_id)
     )

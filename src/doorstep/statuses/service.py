@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from doorstep.errors import Conflict, NotFound, ValidationFailed
+from doorstep.errors import Conflict, NotFound, ValidationFailed, is_row_id
 from doorstep.models import Lead, Status
 from doorstep.models.status import STAGES
 
@@ -23,7 +23,7 @@ def resolve(session: Session, account_id: int, value: str | int) -> Status | Non
     """A status by id or by name (case-insensitive), within the account's statuses."""
     q = visible(account_id)
     if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-        return session.scalar(q.where(Status.id == int(value)))
+        return session.scalar(q.where(Status.id == int(value))) if is_row_id(int(value)) else None
     return session.scalar(
         q.where(func.lower(Status.name) == value.strip().lower()).order_by(Status.id).limit(1)
     )

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from doorstep.errors import NotFound
+from doorstep.errors import NotFound, is_row_id
 from doorstep.models import ApiToken, RequestLog
 from doorstep.models.base import from_local_input, to_local_input
 
@@ -58,7 +58,7 @@ class LogFilters:
         f.since = _local_datetime(params.get("since"))
         f.until = _local_datetime(params.get("until"))
         b = (params.get("before") or "").strip()
-        f.before = int(b) if b.isdigit() and len(b) < 19 else None
+        f.before = int(b) if b.isdigit() and len(b) <= 10 and is_row_id(int(b)) else None
         return f
 
     def params(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from doorstep.errors import NotFound, ValidationFailed
+from doorstep.errors import NotFound, ValidationFailed, is_row_id
 from doorstep.models import ApiToken, RequestLog, TokenUsage
 from doorstep.models.base import utcnow
 from doorstep.statements import Direct, Statement
@@ -33,6 +33,9 @@ class NewToken:
     secret: str
 
 
+MAX_RATE_LIMIT = 1_000_000
+
+
 def create_token(
     session: Session, account_id: int, name: str, rate_limit: int | None = None
 ) -> NewToken:
@@ -40,8 +43,10 @@ def create_token(
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
         errors["name"] = ["The token name must be 1 to 100 characters."]
-    if rate_limit is not None and rate_limit < 0:
-        errors["rate_limit"] = ["The rate limit must be 0 (unlimited) or more requests a minute."]
+    if rate_limit is not None and not 0 <= rate_limit <= MAX_RATE_LIMIT:
+        errors["rate_limit"] = [
+            f"The rate limit must be 0 (unlimited) to {MAX_RATE_LIMIT:,} requests a minute."
+        ]
     if errors:
         raise ValidationFailed(errors)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -61,7 +66,7 @@ def get_token(session: Session, account_id: int | None, token_id: int) -> ApiTok
     q = select(ApiToken).where(ApiToken.id == token_id)
     if account_id is not None:
         q = q.where(ApiToken.account_id == account_id)
-    token = session.scalar(q)
+    token = session.scalar(q) if is_row_id(token_id) else None
     if token is None:
         raise NotFound(f"There is no token {token_id}.")
     return token
