@@ -172,6 +172,14 @@ def test_an_internal_error_shows_no_internals(app, owner, monkeypatch):
     assert r.headers["x-request-id"] in r.json()["message"]
 
 
+def test_json_nested_too_deeply_is_400_not_a_500(client, owner):
+    deep = b"[" * 5000 + b"]" * 5000
+    body = json.dumps(lead_body()).encode()[:-1] + b', "x": ' + deep + b"}"
+    r = raw_post(client, owner, body)
+    assert r.status_code == 400, r.text
+    assert "deeply" in r.json()["message"]
+
+
 @pytest.mark.parametrize("const", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_not_json(client, owner, const):
     r = raw_post(client, owner, b'{"first_name": ' + const.encode() + b"}")

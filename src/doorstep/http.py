@@ -68,6 +68,11 @@ def parse_json(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as e:
         raise MalformedJSON(f"The request body is not valid UTF-8 (byte {e.start}).") from None
+    except RecursionError:
+        # orjson stops at 1,024 levels; no lead field nests more than two.
+        raise MalformedJSON(
+            "The request body is not valid JSON here: it nests arrays or objects too deeply."
+        ) from None
     except _NotJSON as e:
         raise MalformedJSON(
             f"The request body is not valid JSON: {e} is not a JSON value."
