@@ -113,7 +113,31 @@ def test_an_office_of_another_account_is_422(client, owner, other, lead):
     assert r.status_code == 422 and "office_id" in r.json()["errors"]
 
 
-@pytest.mark.parametrize("field", ["type", "email", "phone", "source", "message", "title"])
+@pytest.mark.parametrize("big", [2**31, 2**63])
+def test_ids_past_the_id_column_are_unknown_not_a_500(client, owner, lead, big):
+    for body, field in (({"office_id": big}, "office_id"), ({"status": big}, "status")):
+        r = patch(client, owner, lead["id"], body)
+        assert r.status_code == 422, r.text
+        assert field in r.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "type",
+        "email",
+        "phone",
+        "source",
+        "message",
+        "title",
+        "average_sale_estimation",
+        "valuation_status",
+        "comparable_props",
+        "office_name",
+        "eta",
+        "referred_by_office_id",
+    ],
+)
 def test_fields_that_cannot_change_are_named(client, owner, lead, field):
     r = patch(client, owner, lead["id"], {field: "x", "first_name": ""})
     assert r.status_code == 422

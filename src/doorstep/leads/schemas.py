@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from doorstep.geo import postcodes
+from doorstep.leads.serialize import LEAD_KEYS
 
 LEAD_TYPES = ("sale", "let", "vendor", "landlord", "mortgage_request")
 LeadType = Literal["sale", "let", "vendor", "landlord", "mortgage_request"]
@@ -239,34 +240,6 @@ class ValuationCreate(LeadCreate):
         return self
 
 
-# Lead fields an integrator may send to PATCH but that cannot change after creation.
-NOT_UPDATABLE = (
-    "id",
-    "type",
-    "title",
-    "email",
-    "phone",
-    "message",
-    "advert_url",
-    "advert_image",
-    "appointment_availability",
-    "source",
-    "host",
-    "international",
-    "property_type",
-    "property_bedrooms",
-    "property_bathrooms",
-    "property_receptions",
-    "property_reference",
-    "created_at",
-    "account_id",
-    "is_parent",
-    "parent_id",
-    "stage",
-    "full_name",
-)
-
-
 def _iso_datetime(v: Any) -> Any:
     if v is None or isinstance(v, datetime):
         return v
@@ -335,3 +308,8 @@ class LeadUpdate(_Body):
         if v is None:
             raise ValueError("Cannot be null: send a name of 1 to 50 characters.")
         return v
+
+
+# Every other key of the lead object is read-only: sent to PATCH, it is a 422 naming it (the
+# estimates, routing and referral fields included), not a silent 200.
+NOT_UPDATABLE = tuple(key for key in LEAD_KEYS if key not in LeadUpdate.model_fields)
