@@ -149,6 +149,12 @@ def test_vendors_and_landlords_need_a_postcode(client, owner, lead_type):
     assert post(client, owner, lead_body(type=lead_type, postcode="NG1 5FS")).status_code == 200
 
 
+def test_the_postcode_rule_is_reported_with_every_other_error(client, owner):
+    """A model-level rule used to wait until every field was valid: a second submission."""
+    errs = errors_of(post(client, owner, lead_body(type="Vendor", postcode="  ", email="bad")))
+    assert set(errs) == {"email", "postcode"}
+
+
 @pytest.mark.parametrize(
     ("sent", "stored"),
     [

@@ -144,6 +144,21 @@ def test_only_vendor_and_landlord_leads_with_a_postcode(client, owner):
     assert r.status_code == 401
 
 
+@pytest.mark.parametrize(
+    ("body", "failing"),
+    [
+        ({"postcode": ..., "email": "bad"}, {"postcode", "email"}),
+        ({"type": "sale", "email": "bad"}, {"type", "email"}),
+        ({"type": "sale", "postcode": ...}, {"type", "postcode"}),
+        ({"type": "buyer", "postcode": None, "first_name": ""}, {"type", "postcode", "first_name"}),
+    ],
+)
+def test_one_422_lists_every_failing_field(client, owner, body, failing):
+    r = client.post(URL, json=valuation_body(**body), headers=owner.headers)
+    assert r.status_code == 422
+    assert set(r.json()["errors"]) == failing
+
+
 def test_a_given_source_wins_over_ivt(client, owner, sales):
     lead = post(client, owner, valuation_body(source="Zoopla_Valuation"))
     assert lead["source"] == "zoopla_valuation"

@@ -104,10 +104,14 @@ def validate(model: type[M], data: Any) -> M:
             message="The request body must be a JSON object.",
         )
     errors = {k: [NUL_REASON] for k, v in data.items() if k in model.model_fields and has_nul(v)}
+    rules = getattr(model, "rule_errors", None)
     try:
         result = model.model_validate(data)
     except ValidationError as e:
-        raise ValidationFailed({**validation_errors(e), **errors}) from None
+        found = validation_errors(e)
+        for field, reasons in (rules(data) if rules else {}).items():
+            found.setdefault(field, []).extend(r for r in reasons if r not in found[field])
+        raise ValidationFailed({**found, **errors}) from None
     if errors:
         raise ValidationFailed(errors)
     return result

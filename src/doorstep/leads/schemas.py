@@ -136,6 +136,13 @@ class _Body(BaseModel):
             for k, v in data.items()
         }
 
+    @classmethod
+    def rule_errors(cls, data: dict[str, Any]) -> dict[str, list[str]]:
+        """Errors of the rules that span fields, read off the raw body. Pydantic runs a model
+        validator only once every field is valid; ``http.validate`` adds these to the field
+        errors, so that a form learns of every problem in one reply."""
+        return {}
+
 
 class LeadCreate(_Body):
     """Body of ``POST /api/v103/leads`` (and, with ``type`` vendor/landlord, the valuation)."""
@@ -223,21 +230,37 @@ class LeadCreate(_Body):
     def _canonical_postcode(cls, v: str | None) -> str | None:
         return postcodes.canonical(v) if v else v
 
+    @classmethod
+    def _rules(cls, kind: Any, has_postcode: bool) -> dict[str, str]:
+        if kind in ("vendor", "landlord") and not has_postcode:
+            return {"postcode": POSTCODE_REQUIRED}
+        return {}
+
+    @classmethod
+    def rule_errors(cls, data: dict[str, Any]) -> dict[str, list[str]]:
+        pc = data.get("postcode")
+        has_postcode = pc is not None and not (isinstance(pc, str) and not pc.strip())
+        return {k: [v] for k, v in cls._rules(_lower(data.get("type")), has_postcode).items()}
+
     @model_validator(mode="after")
-    def _postcode_for_vendors(self) -> LeadCreate:
-        if self.type in ("vendor", "landlord") and not self.postcode:
-            raise ValueError("postcode|The postcode is required for vendor and landlord leads.")
+    def _check_rules(self) -> LeadCreate:
+        for field, reason in self._rules(self.type, bool(self.postcode)).items():
+            raise ValueError(f"{field}|{reason}")
         return self
+
+
+POSTCODE_REQUIRED = "The postcode is required for vendor and landlord leads."
 
 
 class ValuationCreate(LeadCreate):
     """Body of ``POST /api/v103/leads/valuation``: a vendor or landlord with a postcode."""
 
-    @model_validator(mode="after")
-    def _valuation_type(self) -> ValuationCreate:
-        if self.type not in ("vendor", "landlord"):
-            raise ValueError("type|An instant valuation lead must be of type vendor or landlord.")
-        return self
+    @classmethod
+    def _rules(cls, kind: Any, has_postcode: bool) -> dict[str, str]:
+        out = {} if has_postcode else {"postcode": POSTCODE_REQUIRED}
+        if kind in LEAD_TYPES and kind not in ("vendor", "landlord"):
+            out["type"] = "An instant valuation lead must be of type vendor or landlord."
+        return out
 
 
 def _iso_datetime(v: Any) -> Any:
