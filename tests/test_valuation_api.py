@@ -95,6 +95,9 @@ def test_an_earlier_sale_of_the_same_address_is_used(client, owner, sales):
     first = lead["comparable_props"][0]
     assert first["same_property"] is True
     assert first["address"].startswith("12, EXAMPLE STREET")
+    # Listed once, though it is also among the comparables (it was listed twice).
+    sales = [(c["address"], c["date"], c["price"]) for c in lead["comparable_props"]]
+    assert len(sales) == len(set(sales))
 
 
 def test_the_range_holds_about_80_percent_of_the_local_prices(client, owner, sales):

@@ -107,6 +107,12 @@ def test_addresses_match_the_same_home_only():
     assert not address.is_same_property(a, None, "12", "PEEL ROAD")
     assert not address.is_same_property(address.normalise("1 Peel Road"), None, "12", "PEEL ROAD")
     assert not address.is_same_property(address.normalise("12 Peel Road"), None, "1", "PEEL ROAD")
+    # The Land Registry records many flats by number alone.
+    flat = address.normalise("Flat 7, Madison Heights, 2A Milner Road")
+    assert address.is_same_property(flat, "7", "MADISON HEIGHTS, 2A", "MILNER ROAD")
+    assert not address.is_same_property(flat, "17", "MADISON HEIGHTS, 2A", "MILNER ROAD")
+    plain = address.normalise("7 Madison Heights, 2A Milner Road")
+    assert address.is_same_property(plain, "FLAT 7", "MADISON HEIGHTS, 2A", "MILNER ROAD")
     assert address.on_street(a, "PEEL ROAD")
     assert not address.on_street(a, "PEEL STREET")
     assert not address.on_street(a, "")

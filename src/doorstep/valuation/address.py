@@ -45,11 +45,17 @@ def sale_address(saon: str | None, paon: str | None, street: str | None) -> str:
 
 def is_same_property(address: str, saon: str | None, paon: str | None, street: str | None) -> bool:
     """The normalised address begins with the sale's flat, house and street: "FLAT 3 12 PEEL
-    ROAD ..." matches FLAT 3 / 12 / PEEL ROAD but not the house 12 PEEL ROAD, nor 1 PEEL ROAD."""
+    ROAD ..." matches FLAT 3 / 12 / PEEL ROAD but not the house 12 PEEL ROAD, nor 1 PEEL ROAD.
+    A leading FLAT is optional on either side: the Land Registry often records flat 3 as "3"."""
     if not address or not paon:
         return False
-    key = sale_address(saon, paon, street)
+    key = _without_flat(sale_address(saon, paon, street))
+    address = _without_flat(address)
     return address == key or address.startswith(key + " ")
+
+
+def _without_flat(text: str) -> str:
+    return text[5:] if text.startswith("FLAT ") else text
 
 
 def on_street(address: str, street: str | None) -> bool:

@@ -418,8 +418,12 @@ def comparable_props(v: Valuation) -> list[dict[str, Any]] | None:
         return None
     out: list[dict[str, Any]] = []
     if v.sale is not None:
-        listed = ([v.sale.repeat] if v.sale.repeat else []) + v.sale.comparables
-        for c in listed:
+        # The earlier sale of this very home comes first, and once: it is often a comparable too.
+        repeat = v.sale.repeat
+        others = [
+            c for c in v.sale.comparables if not repeat or c.transaction_id != repeat.transaction_id
+        ]
+        for c in ([repeat] if repeat else []) + others:
             out.append(
                 {
                     "evidence": "sale",
@@ -430,7 +434,7 @@ def comparable_props(v: Valuation) -> list[dict[str, Any]] | None:
                     "property_type": API_TYPE.get(c.property_type),
                     "distance": round(c.distance_m),
                     "price_today": model.round_price(math.exp(c.log_today)),
-                    "same_property": c is v.sale.repeat,
+                    "same_property": c is repeat,
                 }
             )
     if v.rent is not None:
