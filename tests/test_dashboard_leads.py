@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from doorstep import db
@@ -394,9 +395,72 @@ def test_a_real_instant_valuation_shows_on_the_lead_page(client, owner, tmp_path
     # The test market has no lettings: the page says where the rent came from.
     assert lead["average_rent_estimation"] is not None
     assert "No lettings nearby: from the sale estimate and the region" in valuation
+    assert "No lettings nearby: the rent comes from the sale estimate" not in valuation  # a vendor
     assert valuation.count("<tr>") == 1 + len(lead["comparable_props"])  # header + one each
     first = lead["comparable_props"][0]
     assert first["postcode"] in valuation
     timeline = html[html.index('data-testid="timeline"') :]
     assert "Instant valuation: Success" in timeline
     assert "comparable sales within" in timeline
+
+
+def _valuation_panel(client, lead_id):
+    html = client.get(f"/leads/{lead_id}").text
+    panel = html[html.index('id="valuation"') :]
+    return panel[: panel.index("</section>")]
+
+
+def _set_valuation(lead_id, **values):
+    with db.transaction() as s:
+        s.execute(update(Lead).where(Lead.id == lead_id).values(**values))
+
+
+def test_the_valuation_panel_says_how_old_its_newest_sale_is(client, owner):
+    """A June 2018 price brought 'to today' read as a current value: it is said now."""
+    lead = create_lead_api(client, owner, type="vendor", postcode="SW19 3AA")
+    today = datetime.now(UTC).date()
+    sale = {"evidence": "sale", "address": "7, MADISON HEIGHTS", "postcode": "SW19 3AA",
+            "price": 600000, "property_type": "flat-maisonette", "distance": 0,
+            "price_today": 600000, "same_property": False}  # fmt: skip
+    values = {"valuation_status": "Success", "average_sale_estimation": 600000}
+    sign_in(client, make_user(owner.account_id))
+
+    _set_valuation(lead["id"], **values, comparable_props=[{**sale, "date": "2018-06-29"}])
+    panel = _valuation_panel(client, lead["id"])
+    assert "The newest sale behind this estimate is from Jun 2018" in panel
+
+    recent = (today - timedelta(days=40)).isoformat()
+    _set_valuation(lead["id"], **values, comparable_props=[{**sale, "date": recent}])
+    assert 'data-testid="stale-evidence"' not in _valuation_panel(client, lead["id"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "values", "says"),
+    [
+        ("vendor", {"valuation_status": "Postcode Not Found"}, "could not locate the postcode"),
+        (
+            "vendor",
+            {"valuation_status": "Not Enough Comparable Properties"},
+            "No sales or lettings near",
+        ),
+        (
+            "landlord",
+            {
+                "valuation_status": "Not Enough Comparable Properties",
+                "average_sale_estimation": 250000,
+                "average_rent_estimation": 1100,
+            },
+            "No lettings nearby: the rent comes from the sale estimate",
+        ),
+        (
+            "vendor",
+            {"valuation_status": "Success", "average_sale_estimation": 250000},
+            "Enough sales of the type within 2 km",
+        ),
+    ],
+)
+def test_the_valuation_panel_says_what_its_status_means(client, owner, kind, values, says):
+    lead = create_lead_api(client, owner, type=kind, postcode="NG1 5FS")
+    _set_valuation(lead["id"], **values)
+    sign_in(client, make_user(owner.account_id))
+    assert says in _valuation_panel(client, lead["id"])

@@ -3,8 +3,8 @@ parse, call the lead services (the same ones the API calls), render."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
@@ -71,8 +71,28 @@ def lead_page(
             "offices": all_offices,
             "refer_offices": [o for o in all_offices if o.id != lead.office_id],
             "next_action_value": to_local_input(lead.next_action_date) or "",
+            "stale_evidence": stale_evidence(lead_object),
         },
     )
+
+
+# Older than this when the lead came in, the newest sale behind an estimate is worth a word.
+STALE_EVIDENCE_DAYS = 183
+
+
+def stale_evidence(lead: dict[str, Any]) -> str | None:
+    """``Jun 2018`` when the newest sale behind the estimate was half a year or more before
+    the lead came in: the index brings prices forward only as far as the evidence reaches."""
+    dates = [
+        c["date"]
+        for c in lead.get("comparable_props") or []
+        if c.get("evidence") == "sale" and c.get("date")
+    ]
+    if not dates or not lead.get("created_at"):
+        return None
+    newest = date.fromisoformat(max(dates)[:10])
+    received = date.fromisoformat(lead["created_at"][:10])
+    return newest.strftime("%b %Y") if (received - newest).days > STALE_EVIDENCE_DAYS else None
 
 
 def _fail(request: Request, session: Session, url: str, e: ValidationFailed) -> Response:
