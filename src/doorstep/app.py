@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from doorstep import __version__, db, retention
+from doorstep import __version__, db, openapi, retention
 from doorstep.auth import pages as auth_pages
 from doorstep.auth.dashboard import LoginRequired
 from doorstep.config import get_settings
@@ -182,16 +182,21 @@ def create_app() -> FastAPI:
             headers["Allow"] = ", ".join(_allowed_methods(request) or _page_methods(request))
         return _api_error(request, exc.status_code, {"message": message}, headers)
 
-    app.include_router(leads_api.router)
-    app.include_router(valuation_api.router)
-    app.include_router(offices_api.router)
-    app.include_router(statuses_api.router)
-    app.include_router(health.router)
+    api_routers = (
+        leads_api.router,
+        valuation_api.router,
+        offices_api.router,
+        statuses_api.router,
+        health.router,
+    )
+    for router in api_routers:
+        app.include_router(router)
     app.include_router(about.router)
     app.include_router(auth_pages.router)
     for pages in DASHBOARD_PAGES:
         app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    openapi.install(app, api_routers)
     app.add_middleware(
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.responses import Response
+from fastapi.security import APIKeyHeader
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
@@ -102,9 +103,19 @@ class ApiCall:
         return parse_json(raw)
 
 
-async def _api_call(request: Request) -> ApiCall:
+# Declared as a security scheme so that the OpenAPI docs offer it (Swagger UI's Authorize).
+_KEY_HEADER = APIKeyHeader(
+    name="X-API-KEY",
+    auto_error=False,
+    description="An API token of your account (Developer page, or `doorstep tokens create`).",
+)
+
+
+async def _api_call(
+    request: Request, header: Annotated[str | None, Security(_KEY_HEADER)]
+) -> ApiCall:
     # async: FastAPI runs a plain function dependency on a worker thread of its own.
-    key = (request.headers.get("x-api-key") or "").strip()
+    key = (header or "").strip()
     if not key:
         raise Unauthorized("Missing API key: send it in the X-API-KEY header.")
     return ApiCall(request, key)

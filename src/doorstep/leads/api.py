@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 
 from doorstep import idempotency
 from doorstep.auth.api_key import Api, Call
@@ -15,15 +15,15 @@ from doorstep.errors import ValidationFailed, path_id
 from doorstep.http import NUL_REASON, has_nul, validate
 from doorstep.leads import examples, service
 from doorstep.leads.schemas import NOT_UPDATABLE, LeadCreate, LeadUpdate
-from doorstep.leads.serialize import read_lead
+from doorstep.leads.serialize import LeadObject, read_lead
 from doorstep.models import Lead
 from doorstep.ops import metrics
 
 router = APIRouter(prefix="/api/v103", tags=["Leads"])
 
 
-class JSON(Response):
-    media_type = "application/json"
+class JSON(JSONResponse):
+    """orjson-rendered; a JSONResponse so that the docs show the route's response model."""
 
     def render(self, content: Any) -> bytes:
         return content if isinstance(content, bytes) else orjson.dumps(content)
@@ -74,7 +74,8 @@ LEAD_EXAMPLE = {"application/json": {"example": examples.LEAD_RESPONSE}}
     "/leads",
     summary="Create Lead",
     response_class=JSON,
-    openapi_extra=examples.request_body(LeadCreate, examples.CREATE_REQUEST),
+    response_model=LeadObject,
+    openapi_extra=examples.request_body(LeadCreate, examples.CREATE_REQUEST, idempotent=True),
     responses=examples.responses(LEAD_EXAMPLE),
 )
 async def create_lead(request: Request, api: Api) -> JSON:
@@ -90,6 +91,7 @@ async def create_lead(request: Request, api: Api) -> JSON:
     "/leads/{lead_id}",
     summary="Get Lead",
     response_class=JSON,
+    response_model=LeadObject,
     responses=examples.responses(LEAD_EXAMPLE),
 )
 async def get_lead(request: Request, lead_id: str, api: Api) -> JSON:
@@ -108,6 +110,7 @@ async def get_lead(request: Request, lead_id: str, api: Api) -> JSON:
     "/leads/{lead_id}",
     summary="Update Lead",
     response_class=JSON,
+    response_model=LeadObject,
     openapi_extra=examples.request_body(LeadUpdate, examples.UPDATE_REQUEST),
     responses=examples.responses(LEAD_EXAMPLE),
 )
@@ -142,6 +145,7 @@ def _update(request: Request, lead_id: str, call: Call) -> JSON:
     "/person/leads",
     summary="Get leads by contact details",
     response_class=JSON,
+    response_model=list[LeadObject],
     responses=examples.responses({"application/json": {"example": [examples.LEAD_RESPONSE]}}),
 )
 async def person_leads(

@@ -95,8 +95,15 @@ ERROR_EXAMPLE = {
 }
 
 
-def request_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
+def request_body(
+    model: type[BaseModel], example: dict[str, Any], idempotent: bool = False
+) -> dict[str, Any]:
+    """The operation's body with its schema and example; ``idempotent`` adds the
+    Idempotency-Key header."""
+    from doorstep.openapi import IDEMPOTENCY_KEY
+
     return {
+        **({"parameters": [IDEMPOTENCY_KEY]} if idempotent else {}),
         "requestBody": {
             "required": True,
             "content": {
@@ -105,7 +112,7 @@ def request_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, A
                     "example": example,
                 }
             },
-        }
+        },
     }
 
 

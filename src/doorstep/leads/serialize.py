@@ -5,75 +5,93 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, aliased
 
 from doorstep.models import Account, Lead, Office, Status
 from doorstep.models.status import STAGES
 
-LEAD_KEYS = [
-    "id",
-    "type",
-    "title",
-    "meta",
-    "message",
-    "first_name",
-    "email",
-    "advert_url",
-    "advert_image",
-    "advert_postcode",
-    "advert_address",
-    "address",
-    "postcode",
-    "appointment_availability",
-    "comparable_props",
-    "phone",
-    "source",
-    "full_name",
-    "last_name",
-    "created_at",
-    "is_parent",
-    "parent_id",
-    "questionnaire",
-    "stage",
-    "status",
-    "minimum_sale_estimation",
-    "average_sale_estimation",
-    "maximum_sale_estimation",
-    "minimum_rent_estimation",
-    "average_rent_estimation",
-    "maximum_rent_estimation",
-    "valuation_status",
-    "gdpr_checkbox",
-    "host",
-    "property_bedrooms",
-    "property_reference",
-    "property_type",
-    "raw_property_reference",
-    "office_id",
-    "office_name",
-    "out_of_area_distance",
-    "international",
-    "account_id",
-    "account_name",
-    "referred_by_office_id",
-    "referred_by_office_name",
-    "referred_by_account_id",
-    "referred_by_account_name",
-    "eta",
-    "facebook_pixel_id",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_content",
-    "utm_term",
-    "utm_gclid",
-    "property_bathrooms",
-    "property_receptions",
-    "next_action_date",
-]
+Text = str | None
+Money = Annotated[int | None, Field(description="Whole pounds (rents: per calendar month).")]
+
+
+class LeadObject(BaseModel):
+    """The lead object every endpoint returns: all of these keys, in this order, ``null`` where
+    unknown. Written down here once: ``LEAD_KEYS`` and the OpenAPI schema are read off it (the
+    responses themselves are built as plain dicts by ``from_values``)."""
+
+    id: int
+    type: Literal["sale", "let", "vendor", "landlord", "mortgage_request"]
+    title: Text
+    meta: dict[str, str] | None
+    message: Text
+    first_name: str
+    email: str
+    advert_url: Text
+    advert_image: Text
+    advert_postcode: Text
+    advert_address: Text
+    address: Text
+    postcode: Text
+    appointment_availability: dict[str, str | list[str]] | None
+    comparable_props: list[dict[str, Any]] | None = Field(
+        description="The evidence behind an instant valuation: sales and lettings, each with "
+        "evidence, address, postcode, price, date, property_type and distance (metres)."
+    )
+    phone: str
+    source: str
+    full_name: str
+    last_name: str
+    created_at: str = Field(description="ISO 8601 UTC with milliseconds.")
+    is_parent: bool
+    parent_id: int | None
+    questionnaire: list[list[str]] | None
+    stage: Literal["Unread", "In progress", "Closed"]
+    status: str
+    minimum_sale_estimation: Money
+    average_sale_estimation: Money
+    maximum_sale_estimation: Money
+    minimum_rent_estimation: Money
+    average_rent_estimation: Money
+    maximum_rent_estimation: Money
+    valuation_status: (
+        Literal["Success", "Not Enough Comparable Properties", "Postcode Not Found"] | None
+    )
+    gdpr_checkbox: bool | None
+    host: Text
+    property_bedrooms: int | None
+    property_reference: Text
+    property_type: Literal["detached", "semi-detached", "terraced", "flat-maisonette"] | None
+    raw_property_reference: Text
+    office_id: int | None
+    office_name: Text
+    out_of_area_distance: float | None = Field(
+        description="Metres from the routing postcode to the office's coverage, when outside it."
+    )
+    international: bool
+    account_id: int
+    account_name: str
+    referred_by_office_id: int | None
+    referred_by_office_name: Text
+    referred_by_account_id: int | None
+    referred_by_account_name: Text
+    eta: Text
+    facebook_pixel_id: Text
+    utm_source: Text
+    utm_medium: Text
+    utm_campaign: Text
+    utm_content: Text
+    utm_term: Text
+    utm_gclid: Text
+    property_bathrooms: int | None
+    property_receptions: int | None
+    next_action_date: str | None = Field(description="ISO 8601 UTC, or null.")
+
+
+LEAD_KEYS = list(LeadObject.model_fields)
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from doorstep.auth.api_key import Api, Call
 from doorstep.leads import examples
 from doorstep.leads.api import JSON, create_and_respond
+from doorstep.leads.serialize import LeadObject
 from doorstep.models import Lead, LeadEvent
 from doorstep.valuation import service
 from doorstep.valuation.schemas import ATTRIBUTION, VALUATION_RESPONSE, ValuationCreate
@@ -30,7 +31,7 @@ read of the lead) carries:
 * `valuation_status`:
   * `Success`: at least 5 sales of the same property type within 2 km in the last 5 years
     of evidence (for a landlord: at least 3 lettings within 2 km in the last 2 years);
-  * `Not Enough Comparable Properties`: the area was widened (up to 40 km, all years, then
+  * `Not Enough Comparable Properties`: the area was widened (up to 40 km and 20 years, then
     all property types) and the estimate comes from there, or, for rents, from the sale
     estimate x the region's gross yield; estimates are null only when nothing was found;
   * `Postcode Not Found`: the postcode is not a UK postcode Doorstep can locate; every
@@ -79,7 +80,10 @@ def _enrich(request: Request, session: Any, account_id: int) -> Any:
     summary="Create Instant Valuation Lead",
     description=DESCRIPTION,
     response_class=JSON,
-    openapi_extra=examples.request_body(ValuationCreate, examples.VALUATION_REQUEST),
+    response_model=LeadObject,
+    openapi_extra=examples.request_body(
+        ValuationCreate, examples.VALUATION_REQUEST, idempotent=True
+    ),
     responses=examples.responses({"application/json": {"example": VALUATION_RESPONSE}}),
 )
 async def create_valuation_lead(request: Request, api: Api) -> JSON:
