@@ -195,3 +195,31 @@ def test_every_page_fits_a_phone_screen(
             assert unlabelled == [], (path, unlabelled)
     finally:
         context.close()
+
+
+def test_the_api_docs_work_without_the_internet(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+):
+    """/docs and /redoc loaded Swagger UI and ReDoc from a CDN: blank on an offline server."""
+    context, page = new_page(chromium, live_server)
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            if route.request.resource_type != "image":  # ReDoc's own logo: cosmetic
+                outside.append(route.request.url)
+            route.abort()
+
+    try:
+        page.route("**/*", only_local)
+        page.goto("/docs")
+        page.get_by_text("Create Instant Valuation Lead").first.wait_for()
+        assert page.get_by_role("button", name=re.compile("Authorize")).count() == 1
+        page.goto("/redoc")
+        page.get_by_role("heading", name="Create Instant Valuation Lead").wait_for()
+        assert outside == []
+    finally:
+        context.close()

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from doorstep import __version__, db, openapi, retention
@@ -144,7 +145,9 @@ def create_app() -> FastAPI:
     settings = get_settings()
     settings.check()
     ops_logging.configure_once(settings.log_level, settings.log_json)
-    app = FastAPI(
+    # The docs pages load Swagger UI and ReDoc from the package, not a CDN: an agency's server
+    # may have no internet, and /docs is linked from every dashboard page.
+    app = FastAPIOffline(
         lifespan=_lifespan,
         title="Doorstep Lead API",
         version=f"v103 (Doorstep {__version__})",
