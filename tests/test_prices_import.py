@@ -97,7 +97,7 @@ def test_bad_rows_are_counted_and_named(engine, session, tmp_path):
     rows[1][1] = "lots"
     out = prices_import(write_bulk(tmp_path / "pp.csv", rows))
     assert out["malformed"] == 1 and out["stored"] == 2
-    assert out["files"][0]["errors"] == ["line 2: price 'lots' is not a number."]
+    assert out["files"][0]["errors"] == ["line 2: price 'lots' is not a number of whole pounds."]
 
 
 def test_a_file_that_is_not_price_paid_data_fails_clearly(engine, tmp_path):
@@ -124,3 +124,121 @@ def test_with_a_progress_bar_stdout_still_holds_one_json_object(engine, tmp_path
     result = runner.invoke(app, ["prices", "import", str(path), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["stored"] == 3
+
+
+def import_failing(*paths) -> tuple[int, dict | None, str]:
+    result = runner.invoke(app, ["prices", "import", *map(str, paths), "--json", "--quiet"])
+    out = json.loads(result.stdout) if result.stdout.strip() else None
+    return result.exit_code, out, result.output
+
+
+def test_a_row_with_an_extra_field_is_refused_not_shifted(engine, session, tmp_path):
+    """An unquoted comma in an address made a 17-field D row read 'A' from the category
+    column as its status: the sale was kept, its fields shifted."""
+    first = bulk_row(1, 200_000, date(2024, 1, 10), "NG1 5FS", "T")
+    prices_import(write_bulk(tmp_path / "a.csv", [first]))
+    shifted = bulk_row(1, 200_000, date(2024, 1, 10), "NG1 5FS", "T", status="D")
+    shifted[9:10] = ["EXAMPLE", "STREET"]  # 17 fields
+    out = prices_import(
+        write_bulk(tmp_path / "d.csv", [bulk_row(2, 1, date(2024, 1, 1), "NG1 5FS"), shifted])
+    )
+    assert out["malformed"] == 1 and out["deleted"] == 0
+    assert out["files"][0]["errors"] == ["line 2: 17 fields, expected 16."]
+    assert sales(session)[tid(1)].category == "A"
+
+
+def test_a_deletion_needs_only_its_id(engine, session, tmp_path):
+    prices_import(write_bulk(tmp_path / "a.csv", three_sales()))
+    gone = ["{" + tid(2) + "}"] + [""] * 14 + ["D"]
+    out = prices_import(write_bulk(tmp_path / "d.csv", [gone]))
+    assert (out["malformed"], out["deleted"]) == (0, 1)
+    assert tid(2) not in sales(session)
+
+
+def test_values_outside_price_paid_data_are_refused(engine, session, tmp_path):
+    """One row dated 2029 moved the index's last month into the future and switched the
+    range calibration off for every valuation; the rest were stored as if plausible."""
+    today = date.today()
+    good = bulk_row(1, 200_000, date(2024, 1, 10), "NG1 5FS", "T")
+    bad = {
+        "date": (2, today.replace(year=today.year + 3).isoformat() + " 00:00"),
+        "old": (2, "1899-03-01 00:00"),
+        "negative": (1, "-250000"),
+        "float": (1, "2.5e5"),
+        "pence": (1, "250000.75"),
+        "huge": (1, "9" * 20),
+        "infinite": (1, "1e400"),
+        "type": (4, "X"),
+        "new": (5, "Yes"),
+        "tenure": (6, "Q"),
+        "category": (14, "Z"),
+    }
+    rows = [good]
+    for n, (col, value) in enumerate(bad.values(), start=10):
+        row = bulk_row(n, 180_000, date(2024, 2, 1), "NG1 5FS", "S")
+        row[col] = value
+        rows.append(row)
+    code, out, output = import_failing(write_bulk(tmp_path / "pp.csv", rows))
+    assert code == 0, output
+    assert (out["stored"], out["malformed"]) == (1, len(bad))
+    assert out["model"]["last_month"] == "2024-01"
+    assert any("outside Price Paid Data" in e for e in out["files"][0]["errors"])
+
+
+def test_an_unclosed_quote_is_a_bad_row_not_a_traceback(engine, tmp_path):
+    path = tmp_path / "pp.csv"
+    good = write_bulk(tmp_path / "g.csv", three_sales()).read_text()
+    path.write_text(good + '"{' + tid(9) + '}","1' + "x" * 140_000 + "\n")
+    code, out, output = import_failing(path)
+    assert code == 0, output
+    assert out["stored"] == 3 and out["malformed"] == 1
+    assert "not CSV" in out["files"][0]["errors"][0]
+
+
+def test_a_damaged_file_keeps_what_came_before_it_and_fails(engine, session, tmp_path):
+    rows = [bulk_row(n, 150_000 + n, date(2024, 1, 1 + n % 28), "NG1 5FS") for n in range(1, 20001)]
+    whole = write_bulk(tmp_path / "pp.csv.gz", rows, gz=True).read_bytes()
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    later = write_bulk(tmp_path / "later.csv", three_sales())
+    code, out, _output = import_failing(cut, later)
+    assert code == 1
+    (done,) = out["files"]
+    assert "damaged" in done["failed"] and done["stored"] < 20_000  # PostgreSQL: 0 (one batch)
+    assert out["not_imported"] == [str(later)]
+    # The index knows of what was stored.
+    assert out["model"]["sales"] == len(sales(session))
+
+
+def test_a_bad_file_among_several_stops_the_import_before_it_starts(engine, session, tmp_path):
+    good = write_bulk(tmp_path / "pp.csv", three_sales())
+    junk = tmp_path / "rand.bin"
+    junk.write_bytes(bytes(range(256)) * 10)
+    code, _out, output = import_failing(good, junk)
+    assert code == 1 and "rand.bin" in output
+    assert sales(session) == {}
+
+
+def test_nothing_imported_is_a_failure_for_a_script(engine, tmp_path):
+    rows = three_sales()
+    for r in rows:
+        r[1] = "n/a"
+    code, out, output = import_failing(write_bulk(tmp_path / "pp.csv", rows))
+    assert code == 1 and out["ok"] is False and out["malformed"] == 3
+    assert "no row could be imported" in output
+
+
+def test_errors_past_the_listed_ones_are_counted(engine, tmp_path):
+    rows = [bulk_row(n, 150_000, date(2024, 1, 5), "NG1 5FS") for n in range(1, 31)]
+    for r in rows[:25]:
+        r[1] = "n/a"
+    out = prices_import(write_bulk(tmp_path / "pp.csv", rows))
+    (f,) = out["files"]
+    assert (len(f["errors"]), f["errors_not_listed"]) == (20, 5)
+    text = runner.invoke(app, ["prices", "import", str(tmp_path / "pp.csv"), "--quiet"]).output
+    assert "... and 5 more malformed rows" in text
+
+
+def test_a_directory_is_named_as_one(engine, tmp_path):
+    result = runner.invoke(app, ["prices", "import", str(tmp_path), "--quiet"])
+    assert result.exit_code == 1 and "is a directory" in result.output

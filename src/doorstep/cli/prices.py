@@ -31,22 +31,35 @@ def import_(
     update) changes nothing twice, and D records delete."""
     ensure_schema()
     for f in files:
+        if f.is_dir():
+            fail(f"{f} is a directory: name the files in it.")
         if not f.is_file():
             fail(f"No such file: {f}")
     engine = db.get_engine()
     results = []
     try:
+        for f in files:  # every file's form is checked before any is imported
+            importer.check_file(f)
         for f in files:
             with progress(f"Importing {f.name}", f.stat().st_size, enabled=not quiet) as bar:
                 results.append(importer.import_file(engine, f, bar))
+            if results[-1].failed:
+                break  # later files may be updates of this one: not applied out of order
+        # Also after a failure: the sales stored before it are in the index.
         moved = importer.relocate(engine)
         with progress("Price index and calibration", 1, enabled=not quiet) as bar:
             model = calibration.rebuild_model(engine)
     except DoorstepError as e:
         fail(e.message)
+    failed = [r for r in results if r.failed]
+    skipped = [str(f) for f in files[len(results) :]]
+    rows = sum(r.rows for r in results)
+    nothing = rows > 0 and not any(r.stored or r.deleted for r in results)
     out = {
-        "files": [asdict(r) for r in results],
-        "rows": sum(r.rows for r in results),
+        "ok": not failed and not nothing,
+        "files": [asdict(r) | {"errors_not_listed": r.unlisted} for r in results],
+        "not_imported": skipped,
+        "rows": rows,
         "stored": sum(r.stored for r in results),
         "deleted": sum(r.deleted for r in results),
         "eligible": sum(r.eligible for r in results),
@@ -59,11 +72,20 @@ def import_(
         f"{r.file} ({r.form}): {r.rows:,} rows, {r.stored:,} stored ({r.eligible:,} usable "
         f"for valuations), {r.deleted:,} deleted, {r.malformed:,} malformed"
         + "".join(f"\n  {e}" for e in r.errors)
+        + (f"\n  ... and {r.unlisted:,} more malformed rows" if r.unlisted else "")
+        + (f"\n  STOPPED: {r.failed}" if r.failed else "")
         for r in results
     ]
+    if skipped:
+        lines.append("Not imported (after the failure): " + ", ".join(skipped))
     lines.append(
         f"Price index from {model['sales']:,} sales, {model['first_month']} to "
         f"{model['last_month']}. Range calibrated on {cal['sales']:,} held-out sales"
         + (f" (MdAPE {cal['mdape']}%)." if cal["mdape"] is not None else f": {cal['note']}")
     )
     emit(out, as_json, "\n".join(lines))
+    if failed or nothing:
+        # The summary is out (stdout); the exit status tells a script or cron job.
+        why = f"{failed[0].file}: {failed[0].failed}" if failed else "no row could be imported."
+        typer.echo(f"Error: {why}", err=True)
+        raise typer.Exit(1)

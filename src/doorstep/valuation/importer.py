@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import time
+import zlib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,17 @@ class FileResult:
     eligible: int = 0  # of the stored: usable as comparables
     malformed: int = 0
     seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # the first MAX_REPORTED_ERRORS
+    failed: str | None = None  # why the file stopped before its end (what came before stays)
+
+    def reject(self, line: int, reason: object) -> None:
+        self.malformed += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(f"line {line}: {reason}")
+
+    @property
+    def unlisted(self) -> int:
+        return self.malformed - len(self.errors)
 
 
 def _upsert(engine: Engine) -> Any:
@@ -185,10 +197,33 @@ def import_file(engine: Engine, path: str | Path, tracker: Tracker) -> FileResul
 
     try:
         _read(path, result, pending, flush, writer.batch)
+    except (EOFError, OSError, zlib.error) as e:
+        # A truncated or damaged file: the batches before the damage are stored (each is its
+        # own transaction, and re-importing a whole file later is harmless).
+        result.failed = f"the file is damaged after {result.rows:,} rows: {e}"
     finally:
         writer.close()
     result.seconds = round(time.perf_counter() - started, 2)
     return result
+
+
+def check_file(path: str | Path) -> str:
+    """The file's form (``bulk`` or ``report``), read off its first row before anything is
+    imported; DoorstepError when it is not Price Paid Data."""
+    try:
+        with open_text(path) as (text, _raw, _size):
+            reader = csv.reader(text)
+            first = next(reader, None)
+            while first is not None and not any(c.strip() for c in first):
+                first = next(reader, None)
+    except (EOFError, OSError, zlib.error, csv.Error, UnicodeError) as e:
+        raise DoorstepError(f"{path}: cannot be read as a CSV file ({e}).") from None
+    if first is None:
+        raise DoorstepError(f"{path}: the file is empty.", status_code=422)
+    try:
+        return Layout.detect(first).form
+    except FormatError as e:
+        raise DoorstepError(f"{path}: {e}", status_code=422) from None
 
 
 def _read(
@@ -211,16 +246,23 @@ def _read(
             raise DoorstepError(f"{path}: {e}", status_code=422) from None
         result.form = layout.form
         rows_iter = reader if layout.has_header else _chain(first, reader)
-        for row in rows_iter:
+        today = date.today()
+        while True:
+            try:
+                row = next(rows_iter)
+            except StopIteration:
+                break
+            except csv.Error as e:  # an unclosed quote ran past the field limit, say
+                result.rows += 1
+                result.reject(reader.line_num, f"not CSV: {e}.")
+                continue
             if not row or not any(c.strip() for c in row):
                 continue
             result.rows += 1
             try:
-                rec = layout.parse(row)
+                rec = layout.parse(row, today)
             except FormatError as e:
-                result.malformed += 1
-                if len(result.errors) < MAX_REPORTED_ERRORS:
-                    result.errors.append(f"line {reader.line_num}: {e}")
+                result.reject(reader.line_num, e)
                 continue
             pending.pop(rec.transaction_id, None)
             pending[rec.transaction_id] = rec

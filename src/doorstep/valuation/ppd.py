@@ -67,6 +67,16 @@ REPORT_NAMES = {
     "ppd_category_type": "category",
     "record_status": "record_status",
 }
+# The values each coded column may hold (empty: the column is absent from a report export).
+CODES = {
+    "property_type": ("DSTFO", "D, S, T, F or O"),
+    "new_build": ("YN", "Y or N"),
+    "tenure": ("FLU", "F, L or U"),
+    "category": ("AB", "A or B"),
+}
+# Price Paid Data begins with 1995; a deed is never dated after the day it is read.
+FIRST_DATE = date(1995, 1, 1)
+_PRICE = re.compile(r"^[0-9]{1,10}$")
 _GUID = re.compile(
     r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$"
 )
@@ -93,6 +103,12 @@ class PricePaid:
     locality: str
     town: str
     category: str
+
+    @classmethod
+    def deletion(cls, transaction_id: str) -> PricePaid:
+        """A D record: only its id is read (the rest of the row may be empty)."""
+        return cls(transaction_id, "D", 0, FIRST_DATE, None, "", "O", False, "U",
+                   "", "", "", "", "", "B")  # fmt: skip
 
     @property
     def month(self) -> int:
@@ -129,11 +145,13 @@ def normalise_id(raw: str) -> str:
 class Layout:
     """Where each field is in a row of one file."""
 
-    def __init__(self, positions: dict[str, int], has_header: bool, form: str) -> None:
+    def __init__(self, positions: dict[str, int], has_header: bool, form: str, width: int) -> None:
         self.positions = positions
         self.has_header = has_header
         self.form = form
-        self.width = max(positions.values()) + 1
+        # Every row has as many fields as the first: one more is an unquoted comma that
+        # shifted the rest (a D read from the category column, say).
+        self.width = width
 
     @classmethod
     def detect(cls, first_row: Sequence[str]) -> Layout:
@@ -152,9 +170,10 @@ class Layout:
             )
             if missing:
                 raise FormatError("The header names no " + ", ".join(sorted(missing)) + " column.")
-            return cls(positions, True, "report")
+            return cls(positions, True, "report", len(first_row))
         if len(first_row) in (15, 16) and _GUID.match(first_row[0].strip()):
-            return cls({n: i for i, n in enumerate(BULK_COLUMNS[: len(first_row)])}, False, "bulk")
+            positions = {n: i for i, n in enumerate(BULK_COLUMNS[: len(first_row)])}
+            return cls(positions, False, "bulk", len(first_row))
         raise FormatError(
             "Not a Price Paid Data file: expected the 16-column bulk CSV (first field a "
             "transaction id such as {8A78B2AF-863A-5CB0-E053-6B04A8C0F504}) or a report-builder "
@@ -162,8 +181,10 @@ class Layout:
             f"{len(first_row)} fields."
         )
 
-    def parse(self, row: Sequence[str]) -> PricePaid:
-        if len(row) < self.width:
+    def parse(self, row: Sequence[str], today: date | None = None) -> PricePaid:
+        """One row as a record; FormatError, saying what is wrong, for anything that is not
+        a sale as Price Paid Data records it."""
+        if len(row) != self.width:
             raise FormatError(f"{len(row)} fields, expected {self.width}.")
         p = self.positions
 
@@ -177,29 +198,42 @@ class Layout:
         status = (get("record_status") or "A").upper()
         if status not in ("A", "C", "D"):
             raise FormatError(f"record status '{status}' is not A, C or D.")
-        try:
-            price = int(float(get("price")))
-        except ValueError:
-            raise FormatError(f"price '{get('price')}' is not a number.") from None
+        if status == "D":
+            return PricePaid.deletion(tid)  # a deletion needs its id alone
+        price_text = get("price")
+        if not _PRICE.match(price_text) or int(price_text) < 1:
+            raise FormatError(f"price '{price_text}' is not a number of whole pounds.")
         try:
             deed = date.fromisoformat(get("date")[:10])
         except ValueError:
             raise FormatError(f"date '{get('date')}' is not YYYY-MM-DD.") from None
+        latest = today or date.today()
+        if not FIRST_DATE <= deed <= latest:
+            raise FormatError(
+                f"date {deed.isoformat()} is outside Price Paid Data "
+                f"({FIRST_DATE.isoformat()} to today, {latest.isoformat()})."
+            )
+        codes = {}
+        for name, (allowed, said) in CODES.items():
+            value = get(name).upper()
+            if value and (len(value) != 1 or value not in allowed):
+                raise FormatError(f"{name.replace('_', ' ')} '{get(name)}' is not {said}.")
+            codes[name] = value
         raw_pc = get("postcode")
         return PricePaid(
             transaction_id=tid,
             record_status=status,
-            price=price,
+            price=int(price_text),
             deed_date=deed,
             postcode=parse(raw_pc),
             raw_postcode=raw_pc,
-            property_type=get("property_type").upper()[:1] or "O",
-            new_build=get("new_build").upper() == "Y",
-            tenure=get("tenure").upper()[:1] or "U",
+            property_type=codes["property_type"] or "O",
+            new_build=codes["new_build"] == "Y",
+            tenure=codes["tenure"] or "U",
             paon=get("paon"),
             saon=get("saon"),
             street=get("street"),
             locality=get("locality"),
             town=get("town"),
-            category=get("category").upper()[:1] or "A",
+            category=codes["category"] or "A",
         )
