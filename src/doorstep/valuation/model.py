@@ -128,7 +128,9 @@ def score(
         if subject_address and addr.on_street(subject_address, row[8]):
             w *= SAME_STREET_BONUS
         scored.append((w, d, row))
-    best = heapq.nlargest(K, scored, key=lambda t: t[0])
+    # Equal weights (same postcode, same month) are ordered by transaction id, not by the
+    # order the database returns rows in: the same sales give the same valuation.
+    best = heapq.nlargest(K, scored, key=lambda t: (t[0], t[2][0]))
     chosen = []
     for w, d, row in best:
         c = Comparable(*row)

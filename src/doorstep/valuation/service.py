@@ -188,7 +188,7 @@ def _sales(
             q = q.where(Sale.longitude.between(box[2], box[3]))
         # Core, not ORM, execution: thousands of plain rows in a dense city.
         if newest < CANDIDATE_LIMIT:
-            q = q.order_by(Sale.month.desc())
+            q = q.order_by(Sale.month.desc(), Sale.transaction_id)
         rows.extend(session.connection().execute(q.limit(newest)).all())
     return rows
 
