@@ -328,3 +328,30 @@ def test_nul_characters_are_refused_not_stored(client, owner, body):
 def test_nul_characters_in_a_person_query_are_refused(client, owner):
     r = client.get("/api/v103/person/leads", params={"phone": "\x00"}, headers=owner.headers)
     assert r.status_code == 422 and "phone" in r.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("office_id", True),  # was routed to office 1
+        ("office_id", False),
+        ("property_bedrooms", True),  # was stored as 1 bedroom
+        ("gdpr_checkbox", "yes"),  # was consent
+        ("gdpr_checkbox", "on"),
+        ("gdpr_checkbox", "off"),
+        ("gdpr_checkbox", 2),
+        ("international", "no"),
+    ],
+)
+def test_booleans_and_numbers_are_not_mistaken_for_each_other(client, owner, field, value):
+    errs = errors_of(post(client, owner, lead_body(**{field: value})))
+    assert set(errs) == {field}
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"), [(True, True), (1, True), ("0", False), ("FALSE", False)]
+)
+def test_consent_is_true_or_false_in_its_usual_forms(client, owner, sent, stored):
+    r = post(client, owner, lead_body(gdpr_checkbox=sent))
+    assert r.status_code == 200, r.text
+    assert r.json()["gdpr_checkbox"] is stored

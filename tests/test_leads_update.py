@@ -186,3 +186,16 @@ def test_updates_are_recorded_in_the_timeline(client, owner, lead, session):
     assert kinds == ["status_changed", "updated"]
     tokens = session.scalars(select(LeadEvent.actor_token_id)).all()
     assert set(tokens) == {owner.token_id}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"status": True}, "status"),
+        ({"office_id": True}, "office_id"),
+        ({"gdpr_checkbox": "yes"}, "gdpr_checkbox"),
+    ],
+)
+def test_true_is_not_status_or_office_1(client, owner, lead, body, field):
+    r = patch(client, owner, lead["id"], body)
+    assert r.status_code == 422 and set(r.json()["errors"]) == {field}

@@ -52,6 +52,37 @@ def _lower(v: Any) -> Any:
     return v.strip().lower() if isinstance(v, str) else v
 
 
+def _whole(v: Any) -> Any:
+    # Python counts true as 1: office_id true was routed to office 1.
+    if isinstance(v, bool):
+        raise ValueError("Must be a whole number, not true or false.")
+    return v
+
+
+_TRUE_FALSE = {"true": True, "false": False, "1": True, "0": False}
+
+
+def _true_false(v: Any) -> Any:
+    """true/false, and the 1/0 and "true"/"false" forms integrators send; not "yes" or "on"
+    (pydantic's lax booleans), which the documentation's true/false never promised."""
+    if isinstance(v, bool):
+        return v
+    if type(v) is int and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str) and v.strip().lower() in _TRUE_FALSE:
+        return _TRUE_FALSE[v.strip().lower()]
+    raise ValueError("Must be true or false.")
+
+
+def _status_value(v: Any) -> Any:
+    if v is None or (isinstance(v, (str, int)) and not isinstance(v, bool)):
+        return v
+    raise ValueError("Must be a status name or a status id.")
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
+Count = Annotated[int, BeforeValidator(_whole), Field(ge=0, le=50)]
+TrueFalse = Annotated[bool, BeforeValidator(_true_false)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Str100 = Annotated[str, StringConstraints(max_length=100)]
 Str255 = Annotated[str, StringConstraints(max_length=255)]
@@ -180,9 +211,9 @@ class LeadCreate(_Body):
         description="List of [question, answer] string pairs (or an object whose values are "
         "such pairs), at most 2,048 bytes as JSON.",
     )
-    gdpr_checkbox: bool | None = None
+    gdpr_checkbox: TrueFalse | None = None
     host: Str255 | None = None
-    office_id: int | None = Field(
+    office_id: Whole | None = Field(
         None, description="An office of your account (422 otherwise). Omit to route by postcode."
     )
     address: Str100 | None = None
@@ -192,7 +223,7 @@ class LeadCreate(_Body):
         description="One of " + ", ".join(SOURCES) + " (any case). Missing or unknown: the "
         "endpoint's default ('homepage'; 'ivt' for valuations).",
     )
-    international: bool | None = None
+    international: TrueFalse | None = None
     utm_source: Str255 | None = None
     utm_campaign: Str255 | None = None
     utm_medium: Str255 | None = None
@@ -204,9 +235,9 @@ class LeadCreate(_Body):
         Literal["detached", "semi-detached", "terraced", "flat-maisonette"] | None,
         BeforeValidator(_lower),
     ] = None
-    property_bedrooms: Annotated[int, Field(ge=0, le=50)] | None = None
-    property_bathrooms: Annotated[int, Field(ge=0, le=50)] | None = None
-    property_receptions: Annotated[int, Field(ge=0, le=50)] | None = None
+    property_bedrooms: Count | None = None
+    property_bathrooms: Count | None = None
+    property_receptions: Count | None = None
 
     _email = field_validator("email")(_check_email)
 
@@ -289,11 +320,11 @@ class LeadUpdate(_Body):
     postcode: Str255 | None = None
     advert_address: Str255 | None = None
     advert_postcode: Str255 | None = None
-    status: str | int | None = Field(
+    status: Annotated[str | int | None, BeforeValidator(_status_value)] = Field(
         None, description="A status name of your account (any case) or a status id."
     )
-    office_id: int | None = None
-    gdpr_checkbox: bool | None = None
+    office_id: Whole | None = None
+    gdpr_checkbox: TrueFalse | None = None
     next_action_date: Annotated[datetime | None, BeforeValidator(_iso_datetime)] = Field(
         None, description="ISO 8601; converted to UTC. null clears it."
     )
