@@ -366,13 +366,35 @@ def test_the_lead_page_shows_the_persons_other_leads(client, owner):
     assert f'href="/leads/{unrelated["id"]}"' not in group
 
 
-def test_next_action_can_be_cleared(client, owner):
+def test_next_action_is_cleared_by_clear_only(client, owner):
     lid = create_lead_api(client, owner)["id"]
     sign_in(client, make_user(owner.account_id))
+
+    def next_action():
+        return client.get(f"/api/v103/leads/{lid}", headers=owner.headers).json()[
+            "next_action_date"
+        ]
+
     post_form(client, f"/leads/{lid}/next-action", {"next_action": "2026-12-01T10:00"})
-    post_form(client, f"/leads/{lid}/next-action", {"next_action": ""})
-    api = client.get(f"/api/v103/leads/{lid}", headers=owner.headers).json()
-    assert api["next_action_date"] is None
+    assert next_action() == "2026-12-01T10:00:00.000Z"
+    assert 'name="do" value="clear"' in client.get(f"/leads/{lid}").text
+    # An empty field sent with Set cleared the date without a word.
+    post_form(client, f"/leads/{lid}/next-action", {"next_action": "", "do": "set"})
+    assert next_action() == "2026-12-01T10:00:00.000Z"
+    assert "Choose a date and time for the next action." in client.get(f"/leads/{lid}").text
+    post_form(client, f"/leads/{lid}/next-action", {"next_action": "", "do": "clear"})
+    assert next_action() is None
+
+
+def test_appointment_slots_read_in_uk_time_and_jargon_hides_when_empty(client, owner):
+    slots = {"hours": ["2025-01-01T08:00:00.000Z", "2025-07-01T08:00:00Z"], "days": "Weekends"}
+    lead = create_lead_api(client, owner, appointment_availability=slots)
+    sign_in(client, make_user(owner.account_id))
+    html = client.get(f"/leads/{lead['id']}").text
+    assert "1 Jan 2025, 08:00, 1 Jul 2025, 09:00" in html  # BST in July
+    assert "Weekends" in html
+    for label in ("Raw property reference", "ETA", "Facebook pixel"):
+        assert f"<dt>{label}</dt>" not in html
 
 
 def test_a_real_instant_valuation_shows_on_the_lead_page(client, owner, tmp_path, engine):

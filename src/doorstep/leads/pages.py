@@ -3,7 +3,7 @@ parse, call the lead services (the same ones the API calls), render."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -160,20 +160,29 @@ def set_next_action(
     actor: UserActor,
     session: SessionDep,
     next_action: Annotated[str, Form()] = "",
+    do: Annotated[str, Form()] = "set",
 ) -> Response:
+    """Set the next action date; only the Clear button removes it (an empty field sent with
+    Set used to clear it without a word)."""
     lid = lead_id_of(lead_id)
     service.get_lead_model(session, actor, lid)
+    if do == "clear":
+        clear = LeadUpdate(next_action_date=None)
+        return _update(request, session, actor, lid, clear, "Next action date cleared.")
     value = next_action.strip()
-    when: datetime | None = None
-    if value:
-        try:
-            when = from_local_input(value)
-        except ValueError:
-            return redirect(
-                request, f"/leads/{lid}", "The next action date is not a date and time.", "error"
-            )
-    done = "Next action date cleared." if when is None else "Next action date set."
-    return _update(request, session, actor, lid, LeadUpdate(next_action_date=when), done)
+    if not value:
+        return redirect(
+            request, f"/leads/{lid}", "Choose a date and time for the next action.", "error"
+        )
+    try:
+        when = from_local_input(value)
+    except ValueError:
+        return redirect(
+            request, f"/leads/{lid}", "The next action date is not a date and time.", "error"
+        )
+    return _update(
+        request, session, actor, lid, LeadUpdate(next_action_date=when), "Next action date set."
+    )
 
 
 @router.post("/leads/{lead_id}/notes")

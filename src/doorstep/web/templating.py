@@ -52,6 +52,19 @@ def fmt_isodate(value: str | None) -> str:
         return str(value)
 
 
+def fmt_slots(value: str | list[str]) -> str:
+    """Appointment slots as sent; those that are ISO times in UK time: ``1 Jan 2025, 08:00``."""
+    out = []
+    for slot in [value] if isinstance(value, str) else value:
+        try:
+            when = datetime.fromisoformat(slot.strip().replace("Z", "+00:00"))
+        except ValueError:
+            out.append(slot)
+            continue
+        out.append(fmt_datetime(when) if "T" in slot or ":" in slot else fmt_date(when.date()))
+    return ", ".join(out)
+
+
 def fmt_money(value: int | float | None) -> str:
     return "—" if value is None else f"£{value:,.0f}"
 
@@ -87,6 +100,7 @@ def fmt_label(value: str | None) -> str:
 env.filters["datetime"] = fmt_datetime
 env.filters["date"] = fmt_date
 env.filters["money"] = fmt_money
+env.filters["slots"] = fmt_slots
 env.filters["isodate"] = fmt_isodate
 env.filters["number"] = fmt_number
 env.filters["duration"] = fmt_duration
