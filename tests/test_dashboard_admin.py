@@ -61,6 +61,37 @@ def test_it_refuses_bad_coverage_naming_each_bad_entry(client, owner):
     assert "Bad</strong>" not in client.get("/offices").text
 
 
+def test_coverage_must_name_real_places_and_overlaps_are_pointed_out(client, owner):
+    """XX, ZZ9 and an office at QQ1 1QQ were accepted: leads could never be routed there."""
+    admin(client, owner)
+    form = {"name": "Nowhere", "postcode": "QQ1 1QQ", "coverage": "XX, ZZ9, SW1, NG7 2"}
+    r = post_form(client, "/offices", form, "/offices")
+    assert r.status_code == 422
+    for said in (
+        "&#39;XX&#39; is not a UK postcode area.",
+        "&#39;ZZ9&#39; is not a UK postcode district.",
+        "Its districts are SW1A, SW1E",
+        "QQ1 1QQ is in no UK postcode district.",
+    ):
+        assert said in r.text, said
+    # A real office over another's ground is saved, with a word about the overlap.
+    form = {"name": "West Bridgford", "postcode": "NG2 5FD", "coverage": "NG2 4, NG2 5"}
+    r = post_form(client, "/offices", form, "/offices")
+    assert r.status_code == 303
+    html = client.get("/offices").text
+    assert "Also covered by another office: NG2 4 (Nottingham)." in html
+
+
+def test_coverage_is_listed_in_postcode_order_and_the_route_check_is_canonical(client, owner):
+    admin(client, owner)
+    form = {"name": "Tyneside", "postcode": "NE1 1EE", "coverage": "NE12, NE2, NE1, NE15 6"}
+    assert post_form(client, "/offices", form, "/offices").status_code == 303
+    html = client.get("/offices").text
+    codes = re.findall(r"<code>(NE[^<]*)</code>", html)
+    assert codes == ["NE1", "NE2", "NE12", "NE15 6"]
+    assert "NE8 1AA" in client.get("/offices/route?postcode=ne8+1aa").text
+
+
 def test_it_edits_an_office(client, owner):
     admin(client, owner)
     oid = owner.offices["Derby"]

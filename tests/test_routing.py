@@ -207,12 +207,12 @@ def test_coverage_codes_respect_their_spacing(code, expected):
 
 def test_a_two_digit_district_is_not_mistaken_for_a_sector(client, engine):
     agency = make_agency(
-        "London", (("Wimbledon", "SW19 1AA", "SW19,SW20"), ("Westminster", "SW1A 1AA", "SW1"))
+        "Tyneside", (("Killingworth", "NE12 6QN", "NE12,NE27"), ("Newcastle", "NE1 1EE", "NE1"))
     )
-    lead = create(client, agency, advert_postcode="SW19 1AA")
-    assert (lead["office_name"], lead["out_of_area_distance"]) == ("Wimbledon", None)
-    assert create(client, agency, advert_postcode="SW1 9AA")["office_name"] == "Westminster"
-    assert create(client, agency, advert_postcode="SW19")["office_name"] == "Wimbledon"
+    lead = create(client, agency, advert_postcode="NE12 6QN")
+    assert (lead["office_name"], lead["out_of_area_distance"]) == ("Killingworth", None)
+    assert create(client, agency, advert_postcode="NE1 2AB")["office_name"] == "Newcastle"
+    assert create(client, agency, advert_postcode="NE12")["office_name"] == "Killingworth"
 
 
 def test_an_office_change_reaches_the_very_next_lead(client, owner):

@@ -13,8 +13,8 @@ from doorstep.accounts.service import get_account
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.db import SessionDep
 from doorstep.errors import ValidationFailed, path_id
-from doorstep.geo.postcodes import routing_parts
-from doorstep.models import Lead
+from doorstep.geo.postcodes import canonical, routing_parts
+from doorstep.models import Lead, Office
 from doorstep.offices import routing, service
 from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import is_fragment_request, redirect, render
@@ -97,7 +97,7 @@ def create_office(
         session.rollback()
         form = {"name": name, "postcode": postcode, "coverage": coverage}
         return _list(request, session, user.account_id, form, _all_errors(e, coverage), 422)
-    return redirect(request, "/offices", f"Office “{office.name}” created.")
+    return redirect(request, "/offices", _saved(session, office, "created"))
 
 
 @router.get("/offices/route")
@@ -110,7 +110,7 @@ def route_box(
         r = routing.route(session, user.account_id, postcode, locate=True)
         office = service.get_office(session, user.account_id, r.office_id) if r.office_id else None
         decision = {
-            "postcode": postcode,
+            "postcode": canonical(postcode),
             "usable": bool(routing_parts(postcode)),
             "office": office,
             "reason": r.reason,
@@ -177,4 +177,18 @@ def update_office(
             {"office": office, "form": form, "errors": _all_errors(e, coverage)},
             status_code=422,
         )
-    return redirect(request, "/offices", f"Office “{office.name}” saved.")
+    return redirect(request, "/offices", _saved(session, office, "saved"))
+
+
+def _saved(session: Session, office: Office, done: str) -> str:
+    """The confirmation, with a word on any coverage another office has too."""
+    message = f"Office “{office.name}” {done}."
+    shared = service.shared_coverage(session, office)
+    if shared:
+        listed = ", ".join(f"{code} ({name})" for code, name in shared[:5])
+        more = f" and {len(shared) - 5} more" if len(shared) > 5 else ""
+        message += (
+            f" Also covered by another office: {listed}{more}. A lead there goes to the "
+            "nearer of the two offices."
+        )
+    return message

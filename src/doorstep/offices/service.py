@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from doorstep.errors import NotFound, ValidationFailed, is_row_id
 from doorstep.geo import postcodes
-from doorstep.geo.geography import locate
+from doorstep.geo.geography import centroids, locate
 from doorstep.models import Account, Office, OfficeCoverage
 from doorstep.models.account import new_routing_version
 
@@ -22,7 +24,8 @@ class CoverageEntry:
 
 
 def parse_coverage(values: Iterable[str]) -> list[CoverageEntry]:
-    """Parse "NG1, NG2 4, DE" into entries; every bad code is named in one error."""
+    """Parse "NG1, NG2 4, DE" into entries; every bad code is named in one error, whether it
+    is not shaped like a postcode part or names a place the UK does not have (XX, ZZ9)."""
     out: dict[str, CoverageEntry] = {}
     bad: list[str] = []
     for raw in values:
@@ -33,11 +36,28 @@ def parse_coverage(values: Iterable[str]) -> list[CoverageEntry]:
             c = postcodes.classify(part)
             if c is None:
                 bad.append(f"'{part}' is not a postcode area, district, sector or unit.")
+            elif not _known(*c):
+                bad.append(f"'{c[1]}' is not a UK postcode {c[0]}.{_hint(c[1])}")
             else:
                 out[c[1]] = CoverageEntry(*c)
     if bad:
         raise ValidationFailed({"coverage": bad})
     return list(out.values())
+
+
+def _known(kind: str, code: str) -> bool:
+    """Is the code a real place: against the shipped district and sector centroids (a unit is
+    known when its district is: units are imported, if at all, separately)."""
+    if kind == "unit":
+        pc = postcodes.parse(code)
+        return pc is not None and _known("district", pc.district)
+    return bool(centroids().points_of(kind, code))
+
+
+def _hint(code: str) -> str:
+    """London's SW1, EC1, W1 ... are split into lettered districts (SW1A, SW1E ...)."""
+    split = sorted(d for d in centroids().district if re.fullmatch(re.escape(code) + "[A-Z]", d))
+    return f" Its districts are {', '.join(split)}." if split else ""
 
 
 def _validate(name: str, postcode: str | None) -> tuple[str, str | None]:
@@ -49,6 +69,8 @@ def _validate(name: str, postcode: str | None) -> tuple[str, str | None]:
     if pc is not None:
         if postcodes.parse(pc) is None:
             errors["postcode"] = ["The office postcode must be a full UK postcode, e.g. NG1 5FS."]
+        elif not _known("unit", postcodes.canonical(pc)):
+            errors["postcode"] = [f"{postcodes.canonical(pc)} is in no UK postcode district."]
         else:
             pc = postcodes.canonical(pc)
     if errors:
@@ -113,14 +135,18 @@ def office_name(session: Session, account_id: int, office_id: int) -> str | None
     )
 
 
+def code_order(code: str) -> tuple[Any, ...]:
+    """Postcode order, numbers as numbers: NE1, NE2, NE12 (not NE1, NE12, NE2)."""
+    return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[0-9]+|[A-Z]+", code))
+
+
 def coverage_of(session: Session, account_id: int, office_id: int) -> list[OfficeCoverage]:
-    return list(
-        session.scalars(
-            select(OfficeCoverage)
-            .where(OfficeCoverage.account_id == account_id, OfficeCoverage.office_id == office_id)
-            .order_by(OfficeCoverage.code)
+    rows = session.scalars(
+        select(OfficeCoverage).where(
+            OfficeCoverage.account_id == account_id, OfficeCoverage.office_id == office_id
         )
     )
+    return sorted(rows, key=lambda c: code_order(c.code))
 
 
 def routing_changed(session: Session, account_id: int) -> None:
@@ -142,7 +168,25 @@ def coverage_by_office(session: Session, account_id: int) -> dict[int, list[str]
         .order_by(OfficeCoverage.code)
     ):
         codes.setdefault(office_id, []).append(code)
-    return codes
+    return {office_id: sorted(found, key=code_order) for office_id, found in codes.items()}
+
+
+def shared_coverage(session: Session, office: Office) -> list[tuple[str, str]]:
+    """(code, other office's name) for each code of the office's coverage that another
+    office of the account covers too: routing then picks the nearer office, which is seldom
+    what was meant."""
+    mine = select(OfficeCoverage.code).where(OfficeCoverage.office_id == office.id)
+    rows = session.execute(
+        select(OfficeCoverage.code, Office.name)
+        .join(Office, Office.id == OfficeCoverage.office_id)
+        .where(
+            OfficeCoverage.account_id == office.account_id,
+            OfficeCoverage.office_id != office.id,
+            OfficeCoverage.code.in_(mine),
+        )
+        .order_by(OfficeCoverage.code, Office.name)
+    )
+    return [(code, name) for code, name in rows]
 
 
 def set_coverage(session: Session, office: Office, entries: list[CoverageEntry]) -> None:
