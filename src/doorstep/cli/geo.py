@@ -25,6 +25,8 @@ def import_(
     """Load unit-postcode coordinates, so routing and valuation use unit precision.
     Re-importing a file updates the coordinates in place."""
     ensure_schema()
+    if file.is_dir():
+        fail(f"{file} is a directory, not a file.")
     if not file.is_file():
         fail(f"No such file: {file}")
     try:
@@ -40,5 +42,7 @@ def import_(
         as_json,
         f"{result.imported:,} postcodes imported from {result.rows:,} rows "
         f"({result.skipped_no_coordinates:,} without coordinates, "
-        f"{result.skipped_bad_postcode:,} not UK postcodes).",
+        f"{result.skipped_bad_postcode:,} not UK postcodes, {result.invalid:,} invalid)."
+        + "".join(f"\n  {e}" for e in result.errors)
+        + (f"\n  ... and {result.errors_not_listed:,} more" if result.errors_not_listed else ""),
     )

@@ -19,8 +19,9 @@ def import_(
     file: Annotated[
         Path,
         typer.Argument(
-            help="CSV with a header: postcode, bedrooms, property_type, monthly_rent (or "
-            "weekly_rent), date, and optionally reference and address (.gz or not)."
+            help="CSV with a header: postcode, monthly_rent (or weekly_rent) and date, and "
+            "optionally bedrooms, property_type, reference and address (UTF-8 or "
+            "Windows-1252, .gz or not)."
         ),
     ],
     account: Annotated[
@@ -35,8 +36,12 @@ def import_(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Load lettings as rental evidence for rent estimates. Idempotent: a row with a
-    reference updates that letting; a row without one is keyed by its values."""
+    reference updates that letting; a row without one is keyed by its values (and by how
+    many identical rows precede it). Exits 1 when no row could be stored or the file
+    could not be read to its end."""
     ensure_schema()
+    if file.is_dir():
+        fail(f"{file} is a directory, not a file.")
     if not file.is_file():
         fail(f"No such file: {file}")
     if account is not None:
@@ -47,10 +52,18 @@ def import_(
             result = import_rents(db.get_engine(), file, account, bar)
     except DoorstepError as e:
         fail(e.message)
-    out = {"account_id": account, **asdict(result)}
+    nothing = result.rows > 0 and not result.stored
+    out = {"account_id": account, "ok": not result.failed and not nothing, **asdict(result)}
     emit(
         out,
         as_json,
         f"{result.stored:,} lettings stored from {result.rows:,} rows "
-        f"({result.invalid:,} invalid)" + "".join(f"\n  {e}" for e in result.errors),
+        f"({result.invalid:,} invalid, {result.duplicates:,} repeated references)"
+        + (" read as Windows-1252" if result.encoding == "cp1252" else "")
+        + "".join(f"\n  {e}" for e in result.errors)
+        + (f"\n  ... and {result.errors_not_listed:,} more" if result.errors_not_listed else "")
+        + (f"\n  STOPPED: {result.failed}" if result.failed else ""),
     )
+    if result.failed or nothing:
+        # The summary is out (stdout); the exit status tells a script or cron job.
+        fail(result.failed or "no row could be stored.")

@@ -4,7 +4,7 @@ NSPL: ``pcds``, ``lat``, ``long``) or simple ``postcode,latitude,longitude`` fil
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, update
@@ -21,14 +21,30 @@ POSTCODE_COLUMNS = ("pcds", "postcode", "pcd", "pcd2")
 LAT_COLUMNS = ("lat", "latitude")
 LON_COLUMNS = ("long", "longitude", "lon", "lng")
 BATCH = 5000
+MAX_REPORTED_ERRORS = 20
+# ONSPD/NSPL give a postcode without a grid reference this latitude (or no coordinates at all).
+NO_GRID_LATITUDE = 99.999999
 
 
 @dataclass
 class GeoImportResult:
+    """Every row is counted once: imported, skipped (no coordinates, not a postcode) or
+    invalid (too few columns, coordinates that are not numbers or not in the UK)."""
+
     rows: int = 0
     imported: int = 0
     skipped_no_coordinates: int = 0
     skipped_bad_postcode: int = 0
+    invalid: int = 0
+    errors: list[str] = field(default_factory=list)  # the first MAX_REPORTED_ERRORS
+    errors_not_listed: int = 0
+
+    def reject(self, line: int, reason: str) -> None:
+        self.invalid += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(f"line {line}: {reason}")
+        else:
+            self.errors_not_listed += 1
 
 
 def _column(header: list[str], names: tuple[str, ...], what: str) -> int:
@@ -65,27 +81,40 @@ def import_units(engine: Engine, path: str | Path, tracker: Tracker) -> GeoImpor
             if batch:
                 with engine.begin() as conn:
                     conn.execute(stmt, list(batch.values()))
-                result.imported += len(batch)
                 batch.clear()
                 tracker.advance_to(raw.tell())
 
+        width = max(ipc, ilat, ilon) + 1
         for row in reader:
-            if len(row) <= max(ipc, ilat, ilon):
+            if not any(c.strip() for c in row):
                 continue
             result.rows += 1
+            if len(row) < width:
+                result.reject(reader.line_num, f"{len(row)} columns, expected at least {width}.")
+                continue
             pc = parse(row[ipc])
             if pc is None:
                 result.skipped_bad_postcode += 1
                 continue
+            lat_text, lon_text = row[ilat].strip(), row[ilon].strip()
+            if not lat_text and not lon_text:
+                result.skipped_no_coordinates += 1
+                continue
             try:
-                lat, lon = float(row[ilat]), float(row[ilon])
+                lat, lon = float(lat_text), float(lon_text)
             except ValueError:
+                result.reject(
+                    reader.line_num, f"coordinates '{lat_text}', '{lon_text}' are not numbers."
+                )
+                continue
+            if lat == NO_GRID_LATITUDE:
                 result.skipped_no_coordinates += 1
                 continue
-            # ONSPD marks postcodes without a grid reference with lat 99.999999.
             if not (49.0 <= lat <= 61.5 and -9.0 <= lon <= 3.0):
-                result.skipped_no_coordinates += 1
+                result.reject(reader.line_num, f"coordinates {lat}, {lon} are not in the UK.")
                 continue
+            # A postcode repeated in a batch: the later row wins, as a later batch would.
+            result.imported += 1
             batch[pc.unit] = {"postcode": pc.unit, "latitude": lat, "longitude": lon}
             if len(batch) >= BATCH:
                 flush()

@@ -16,18 +16,27 @@ column              required  value
 ``address``         no        shown with the comparable in the valuation
 ==================  ========  ==========================================================
 
-(*) one of the two. A row without a reference is keyed by all its values, so re-importing
-the same file changes nothing. Bad rows are skipped and reported with their line number."""
+(*) one of the two. A row without a reference is keyed by all its values and by how many
+identical rows came before it in the file: two flats let alike on one day are two lettings,
+and re-importing the same file changes nothing. A reference repeated in one file keeps its
+first row; bad rows and repeats are skipped and reported with their line number. UTF-8 is
+read, and Windows-1252 (Excel's plain "CSV") when the file is not valid UTF-8."""
 
 from __future__ import annotations
 
+import codecs
 import csv
+import gzip
 import hashlib
+import io
 import re
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -35,13 +44,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from doorstep.errors import DoorstepError
 from doorstep.geo.postcodes import parse
-from doorstep.imports import Tracker, open_text
+from doorstep.imports import Tracker
 from doorstep.models import RentalEvidence
 from doorstep.valuation.geo import locate_many
 
 BATCH = 2000
 MAX_REPORTED_ERRORS = 20
 MIN_RENT, MAX_RENT = 50, 100_000
+# Bytes Windows-1252 leaves undefined: a file holding them is not Excel's "CSV" either.
+CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 
 TYPE_ALIASES = {
     "detached": "detached",
@@ -93,11 +104,69 @@ class RentImportResult:
     rows: int = 0
     stored: int = 0
     invalid: int = 0
-    errors: list[str] = field(default_factory=list)
+    duplicates: int = 0  # a reference already used by an earlier row of the file
+    encoding: str = "utf-8"  # or cp1252 (Windows-1252), when the file is not valid UTF-8
+    errors: list[str] = field(default_factory=list)  # the first MAX_REPORTED_ERRORS
+    errors_not_listed: int = 0
+    failed: str | None = None  # why the file stopped before its end (what came before stays)
+
+    def reject(self, line: int, reason: object, *, duplicate: bool = False) -> None:
+        if duplicate:
+            self.duplicates += 1
+        else:
+            self.invalid += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(f"line {line}: {reason}")
+        else:
+            self.errors_not_listed += 1
 
 
 class RowError(ValueError):
     pass
+
+
+def _encoding(binary: IO[bytes], path: str | Path) -> str:
+    """UTF-8 when the whole file is, else Windows-1252 (Excel's plain "CSV"). Decided on the
+    whole file before any row is read: a stray byte near the end cannot change it midway."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    utf8, cp1252 = True, True
+    try:
+        while chunk := binary.read(1 << 20):
+            if b"\x00" in chunk:
+                raise DoorstepError(
+                    f"{path} is not CSV text: it holds NUL bytes (a spreadsheet, an archive or "
+                    "UTF-16). Save it as CSV (UTF-8).",
+                    status_code=422,
+                )
+            cp1252 = cp1252 and not any(b in chunk for b in CP1252_UNDEFINED)
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+    except (EOFError, OSError) as e:  # a damaged or truncated gzip file
+        raise DoorstepError(f"{path}: cannot be read ({e}).", status_code=422) from None
+    if utf8 and not decoder.getstate()[0]:  # nor does it end inside a character
+        return "utf-8"
+    if cp1252:
+        return "cp1252"
+    raise DoorstepError(
+        f"{path} is neither UTF-8 nor Windows-1252 text. Save it as CSV (UTF-8).",
+        status_code=422,
+    )
+
+
+@contextmanager
+def _open_csv(path: str | Path) -> Iterator[tuple[IO[str], IO[bytes], str]]:
+    """(text, raw bytes for progress, encoding: ``utf-8`` or ``cp1252``), gzip or not."""
+    with Path(path).open("rb") as raw:
+        magic = raw.read(2)
+        raw.seek(0)
+        binary: IO[bytes] = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw  # type: ignore[assignment]
+        encoding = _encoding(binary, path)
+        binary.seek(0)
+        codec = "utf-8-sig" if encoding == "utf-8" else encoding  # skips Excel's UTF-8 BOM
+        yield io.TextIOWrapper(binary, encoding=codec, newline=""), raw, encoding
 
 
 def _columns(header: list[str]) -> dict[str, int]:
@@ -111,9 +180,10 @@ def _columns(header: list[str]) -> dict[str, int]:
         missing.append("monthly_rent (or weekly_rent)")
     if missing:
         raise DoorstepError(
-            "The rents CSV needs a header with the columns postcode, bedrooms, property_type, "
-            f"monthly_rent and date; missing: {', '.join(missing)}. Its header is: "
-            f"{', '.join(header[:12])}",
+            "The rents CSV needs a header with the columns postcode, monthly_rent (or "
+            "weekly_rent) and date, and optionally bedrooms, property_type, reference and "
+            f"address; missing: {', '.join(missing)}. Its header is: "
+            f"{', '.join(h[:40] for h in header[:12])}",
             status_code=422,
         )
     return out
@@ -148,11 +218,12 @@ def parse_row(row: list[str], cols: dict[str, int]) -> dict[str, Any]:
     beds: int | None = None
     if get("bedrooms"):
         try:
-            beds = int(float(get("bedrooms")))
+            n = float(get("bedrooms"))
         except ValueError:
             raise RowError(f"bedrooms '{get('bedrooms')}' is not a number.") from None
-        if not 0 <= beds <= 50:
-            raise RowError(f"bedrooms {beds} is not between 0 and 50.")
+        if not (n.is_integer() and 0 <= n <= 50):
+            raise RowError(f"bedrooms '{get('bedrooms')}' is not a whole number from 0 to 50.")
+        beds = int(n)
     ptype: str | None = None
     if get("property_type"):
         ptype = TYPE_ALIASES.get(get("property_type").lower())
@@ -186,7 +257,10 @@ def parse_row(row: list[str], cols: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def _key(account_id: int | None, rec: dict[str, Any]) -> str:
+def _key(account_id: int | None, rec: dict[str, Any], copies: Counter[str]) -> str:
+    """A reference names its letting. Without one, the n-th identical row of a file is the n-th
+    such letting (two flats let alike on one day; ``copies`` counts them), so re-importing the
+    file meets the same keys. The first keeps the bare digest earlier imports stored."""
     scope = f"a{account_id}" if account_id is not None else "shared"
     if rec["reference"]:
         return f"{scope}:ref:{rec['reference']}"
@@ -194,7 +268,9 @@ def _key(account_id: int | None, rec: dict[str, Any]) -> str:
         str(rec[k])
         for k in ("postcode", "bedrooms", "property_type", "monthly_rent", "let_date", "address")
     )
-    return f"{scope}:row:{hashlib.sha256(raw.encode()).hexdigest()[:40]}"
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:40]
+    copies[digest] += 1
+    return f"{scope}:row:{digest}" + (f"#{copies[digest]}" if copies[digest] > 1 else "")
 
 
 def import_rents(
@@ -208,6 +284,8 @@ def import_rents(
         index_elements=["key"], set_={c: stmt.excluded[c] for c in updatable}
     )
     pending: dict[str, dict[str, Any]] = {}
+    first_line: dict[str, int] = {}  # reference -> the line that stored it
+    copies: Counter[str] = Counter()  # digest of a reference-less row -> rows seen so far
 
     def flush(position: int) -> None:
         if not pending:
@@ -233,24 +311,54 @@ def import_rents(
         pending.clear()
         tracker.advance_to(position)
 
-    with open_text(path) as (text, raw, _size):
-        reader = csv.reader(text)
-        header = next(reader, None)
-        if not header:
+    with _open_csv(path) as (text, raw, encoding):
+        result.encoding = encoding
+        # strict: a quote left open to the end of the file is an error, not one long field.
+        reader = csv.reader(text, strict=True)
+        try:
+            header = next((r for r in reader if any(c.strip() for c in r)), None)
+        except csv.Error as e:
+            raise DoorstepError(f"{path}: the header is not CSV ({e}).", status_code=422) from None
+        if header is None:
             raise DoorstepError(f"{path}: the file is empty.", status_code=422)
         cols = _columns(header)
-        for row in reader:
+        while True:
+            line = reader.line_num + 1  # where the row starts (a quoted field may span lines)
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                result.rows += 1
+                result.reject(line, f"not CSV: {e}.")
+                if reader.line_num > line:
+                    # An open quote swallowed the lines after it: what follows cannot be trusted.
+                    result.failed = (
+                        f"a quote opened on line {line} is still open on line {reader.line_num}; "
+                        "the rest of the file was not imported."
+                    )
+                    break
+                continue
             if not any(c.strip() for c in row):
                 continue
             result.rows += 1
             try:
                 rec = parse_row(row, cols)
             except RowError as e:
-                result.invalid += 1
-                if len(result.errors) < MAX_REPORTED_ERRORS:
-                    result.errors.append(f"line {reader.line_num}: {e}")
+                result.reject(line, e)
                 continue
-            pending[_key(account_id, rec)] = rec
+            ref = rec["reference"]
+            if ref in first_line:
+                result.reject(
+                    line,
+                    f"reference '{ref}' is already on line {first_line[ref]}; "
+                    "this row was skipped.",
+                    duplicate=True,
+                )
+                continue
+            if ref:
+                first_line[ref] = line
+            pending[_key(account_id, rec, copies)] = rec
             if len(pending) >= BATCH:
                 flush(raw.tell())
         flush(raw.tell())
