@@ -156,11 +156,29 @@ def test_one_statement_counts_the_request_and_finds_the_token(owner, session):
         unknown = tokens.admit(conn, owner.token + "x", default_limit=2, now=now)
     assert (first.token_id, first.account_id) == (owner.token_id, owner.account_id)
     assert first.account_name == "Demo Brand"
-    assert (first.retry_after, third.retry_after) == (0, 21)
+    # The third waits until the first two weigh no more than one: 20 s to the minute's turn,
+    # then half of the next minute.
+    assert (first.retry_after, third.retry_after) == (0, 50)
     assert unknown is None
     window = int(now // 60)
     counter = session.scalar(select(RateCounter.count).where(RateCounter.window == window))
-    assert counter == 3
+    assert counter == 2  # a refused request is not counted
+
+
+def test_the_limit_slides_over_the_turn_of_the_minute(owner):
+    """Fixed windows let the limit through at :59 and again at :00: twice it in 2 s."""
+    turn = 1_800_000_000.0 - 1_800_000_000.0 % 60 + 60  # a minute's turn
+    with statements.autocommit() as conn:
+
+        def admitted(at: float) -> bool:
+            return tokens.admit(conn, owner.token, default_limit=3, now=at).retry_after == 0
+
+        assert [admitted(turn - 1) for _ in range(3)] == [True, True, True]
+        assert not admitted(turn + 1)  # 3 x 59/60 of the last minute still count
+        refused = tokens.admit(conn, owner.token, default_limit=3, now=turn + 1)
+        assert refused.retry_after == 19  # at :20, 3 x 40/60 + 1 <= 3
+        assert admitted(turn + 21)
+        assert admitted(turn + 41) and not admitted(turn + 41)
 
 
 def test_an_unlimited_token_is_not_counted(owner, session):

@@ -102,10 +102,15 @@ _ADMIT_PG = Statement(
             coalesce(t.rate_limit_per_minute, :default_limit) AS lim, a.routing_version
         FROM api_tokens t JOIN accounts a ON a.id = t.account_id
         WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
+    ), prev AS (
+        SELECT coalesce(max(count), 0) * :weight AS carried FROM rate_counters
+        WHERE token_id = (SELECT id FROM token) AND "window" = :window - 1
     ), counted AS (
         INSERT INTO rate_counters (token_id, "window", count)
-        SELECT id, :window, 1 FROM token WHERE lim > 0
+        SELECT id, :window, 1 FROM token, prev WHERE lim > 0 AND 1 + prev.carried <= lim
         ON CONFLICT (token_id, "window") DO UPDATE SET count = rate_counters.count + 1
+        WHERE rate_counters.count + 1 + (SELECT carried FROM prev)
+            <= (SELECT lim FROM token)
         RETURNING count
     )
     SELECT token.id, token.account_id, token.name, token.lim, token.routing_version,
@@ -124,10 +129,15 @@ _FIND = Statement(
 )
 _COUNT = Statement(
     """
-    INSERT INTO rate_counters (token_id, "window", count) VALUES (:token_id, :window, 1)
+    INSERT INTO rate_counters (token_id, "window", count)
+    SELECT :token_id, :window, 1 WHERE 1 + :carried <= :lim
     ON CONFLICT (token_id, "window") DO UPDATE SET count = rate_counters.count + 1
+    WHERE rate_counters.count + 1 + :carried <= :lim
     RETURNING count
     """
+)
+_WINDOW = Statement(
+    'SELECT count FROM rate_counters WHERE token_id = :token_id AND "window" = :window'
 )
 _SWEEP = Statement(
     'DELETE FROM rate_counters WHERE token_id = :token_id AND "window" < :window - 1'
@@ -141,13 +151,23 @@ def admit(
     minute; None for an unknown or revoked key. Run it outside the request's transaction
     (``statements.autocommit``): the counter row is hot, its lock is held only a moment.
 
-    Fixed one-minute windows in a shared table, so the limit holds across processes and
-    hosts. Revocation takes effect on the next request: nothing is cached."""
+    A sliding minute, counted in one-minute windows of a shared table (so the limit holds
+    across processes and hosts): a request is admitted while the admitted requests of this
+    window, plus the last window's weighted by how much of it the last 60 s still cover, stay
+    within the limit. Fixed windows let twice the limit through across a minute's turn (the
+    limit at :59 and again at :00). Refused requests are not counted. Revocation takes effect
+    on the next request: nothing is cached."""
     if not secret:
         return None
     now = time.time() if now is None else now
     window = int(now // 60)
-    params = {"token_hash": hash_token(secret), "default_limit": default_limit, "window": window}
+    weight = 1 - (now % 60) / 60  # of the last window, still inside the last 60 seconds
+    params = {
+        "token_hash": hash_token(secret),
+        "default_limit": default_limit,
+        "window": window,
+        "weight": weight,
+    }
     if conn.dialect.name == "postgresql":
         rows = _ADMIT_PG.run(conn, params)
         if not rows:
@@ -160,14 +180,36 @@ def admit(
         token_id, account_id, account_name, limit, version = rows[0]
         count = None
         if limit > 0:
-            count = _COUNT.run(conn, {"token_id": token_id, "window": window})[0][0]
+            last = _WINDOW.run(conn, {"token_id": token_id, "window": window - 1})
+            carried = (last[0][0] if last else 0) * weight
+            counted = _COUNT.run(
+                conn, {"token_id": token_id, "window": window, "carried": carried, "lim": limit}
+            )
+            count = counted[0][0] if counted else None
     if count == 1 and window % 10 == 0:
         # Old windows are useless; sweep them now and then.
         _SWEEP.run(conn, {"token_id": token_id, "window": window})
     wait = 0
-    if count is not None and count > limit > 0:
-        wait = max(1, int(60 - (now % 60)) + 1)
+    if limit > 0 and count is None:
+        wait = _retry_after(conn, token_id, limit, now)
     return Admission(token_id, account_id, account_name, limit, wait, version)
+
+
+def _retry_after(conn: Direct, token_id: int, limit: int, now: float) -> int:
+    """Seconds until one more request fits, if none is admitted meanwhile (refused only)."""
+    window = int(now // 60)
+    counts = {
+        w: (rows[0][0] if rows else 0)
+        for w in (window - 1, window)
+        for rows in [_WINDOW.run(conn, {"token_id": token_id, "window": w})]
+    }
+    for wait in range(1, 121):
+        later = now + wait
+        w = int(later // 60)
+        carried = counts.get(w - 1, 0) * (1 - (later % 60) / 60)
+        if counts.get(w, 0) + 1 + carried <= limit:
+            return wait
+    return 120
 
 
 @dataclass(frozen=True)
