@@ -333,7 +333,10 @@ def test_refer_creates_a_linked_lead_in_the_other_office(client, owner):
         {"office_id": str(owner.offices["Derby"]), "note": "They also want to sell in Derby"},
     )
     assert r.status_code == 303
-    new_id = int(r.headers["location"].rsplit("/", 1)[1])
+    # The negotiator stays on the lead being worked; the copy is linked from it.
+    assert r.headers["location"] == f"/leads/{lead['id']}"
+    page = client.get(f"/leads/{lead['id']}").text
+    new_id = int(re.search(r"Referred: lead #(\d+) created for Derby\.", page).group(1))
     assert new_id != lead["id"]
     new = client.get(f"/api/v103/leads/{new_id}", headers=owner.headers).json()
     assert new["office_name"] == "Derby"

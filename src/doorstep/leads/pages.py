@@ -220,7 +220,9 @@ def refer(
         new = workflow.refer(session, actor, lid, int(office_id), note)
     except ValidationFailed as e:
         return _fail(request, session, f"/leads/{lid}", e)
-    target = new.id if actor.office_ids is None or new.office_id in actor.office_ids else lid
-    return redirect(
-        request, f"/leads/{target}", f"Referred: lead #{new.id} created for the other office."
+    # Back to the lead being worked ("this one stays as it is"); the copy is linked from it.
+    office = next(
+        (o.name for o in list_offices(session, actor.account_id) if o.id == new.office_id),
+        "the other office",
     )
+    return redirect(request, f"/leads/{lid}", f"Referred: lead #{new.id} created for {office}.")
