@@ -52,7 +52,10 @@ def test_every_authenticated_request_is_logged_with_its_fields(client, owner, se
     assert ok.duration_ms > 0
     assert json.loads(ok.body) == body
     assert ok.token_id == owner.token_id and ok.account_id == owner.account_id
-    assert (failed.status_code, failed.error) == (422, bad.json()["message"])
+    # What the client was told, each field's reasons included (the message alone named them).
+    told = bad.json()
+    reasons = [f"{f}: {r}" for f, rs in told["errors"].items() for r in rs]
+    assert (failed.status_code, failed.error) == (422, "\n".join([told["message"], *reasons]))
 
 
 def test_the_logged_body_is_cut_at_16_kib(client, owner, session):

@@ -84,7 +84,15 @@ def _api_error(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """The API's JSON error body, or the dashboard's error page / toast for its own paths."""
-    request.state.error = body.get("message")
+    # The request log keeps what the client was told, each field's reasons included.
+    request.state.error = "\n".join(
+        [str(body.get("message"))]
+        + [
+            f"{field}: {reason}"
+            for field, reasons in (body.get("errors") or {}).items()
+            for reason in reasons
+        ]
+    )
     if not wants_json(request):
         return html_error(
             request,
