@@ -223,3 +223,32 @@ def test_the_api_docs_work_without_the_internet(
         assert outside == []
     finally:
         context.close()
+
+
+def _luminance(rgb: str) -> float:
+    r, g, b = (int(x) / 255 for x in re.findall(r"\d+", rgb)[:3])
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def test_the_keyboard_focus_shows_on_the_dark_top_bar(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    client,
+    owner,
+):
+    """Blue on navy was about 1.9:1; a focus indicator needs 3:1 (WCAG 2.2, 1.4.11)."""
+    user = make_user(owner.account_id)
+    context, page = new_page(chromium, live_server)
+    try:
+        sign_in(page, user.email)
+        link = page.locator(".topbar .nav a").first
+        link.focus()
+        outline, background = link.evaluate(
+            """a => [getComputedStyle(a).outlineColor,
+                     getComputedStyle(document.querySelector('.topbar')).backgroundColor]"""
+        )
+        hi, lo = sorted((_luminance(outline), _luminance(background)), reverse=True)
+        assert (hi + 0.05) / (lo + 0.05) >= 3, (outline, background)
+    finally:
+        context.close()
