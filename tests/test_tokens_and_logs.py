@@ -129,11 +129,17 @@ def test_cli_errors_are_clear_and_exit_non_zero(engine):
     r = runner.invoke(cli, ["offices", "create", "--account", "1", "--name", "X",
                             "--postcode", "NG1 5FS", "--json"])  # fmt: skip
     assert r.exit_code == 1 and "no account" in r.stderr
+    # With --json a failure is one JSON object too (stdout was empty).
+    assert json.loads(r.stdout) == {"error": "There is no account 1.", "errors": {}}
     acc = run("accounts", "create", "A", "--json")
     r = runner.invoke(cli, ["offices", "create", "--account", str(acc["id"]), "--name", "X",
                             "--postcode", "nowhere", "--coverage", "NG1,12345"])  # fmt: skip
-    assert r.exit_code == 1
+    assert r.exit_code == 1 and r.stdout == ""  # no --json: nothing on stdout
     assert "postcode" in r.stderr and "'12345'" in r.stderr
+    bad = ["offices", "create", "--account", str(acc["id"]), "--name", "X",
+           "--postcode", "nowhere", "--coverage", "NG1,12345", "--json"]  # fmt: skip
+    r = runner.invoke(cli, bad)
+    assert set(json.loads(r.stdout)["errors"]) == {"postcode", "coverage"}
 
 
 def test_help_lists_every_command(engine):

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from doorstep import db
-from doorstep.cli.common import JsonOpt, emit, ensure_schema, fail
+from doorstep.cli.common import JsonOpt, emit, ensure_schema, fail, failed_after_summary
 from doorstep.errors import DoorstepError
 from doorstep.imports import progress
 from doorstep.valuation import calibration, importer
@@ -87,5 +87,4 @@ def import_(
     if failed or nothing:
         # The summary is out (stdout); the exit status tells a script or cron job.
         why = f"{failed[0].file}: {failed[0].failed}" if failed else "no row could be imported."
-        typer.echo(f"Error: {why}", err=True)
-        raise typer.Exit(1)
+        failed_after_summary(why)

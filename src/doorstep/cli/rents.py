@@ -6,7 +6,7 @@ import typer
 
 from doorstep import db
 from doorstep.accounts.service import get_account
-from doorstep.cli.common import JsonOpt, emit, ensure_schema, fail, session
+from doorstep.cli.common import JsonOpt, emit, ensure_schema, fail, failed_after_summary, session
 from doorstep.errors import DoorstepError
 from doorstep.imports import progress
 from doorstep.valuation.rents import import_rents
@@ -66,4 +66,4 @@ def import_(
     )
     if result.failed or nothing:
         # The summary is out (stdout); the exit status tells a script or cron job.
-        fail(result.failed or "no row could be stored.")
+        failed_after_summary(result.failed or "no row could be stored.")
