@@ -242,3 +242,25 @@ def test_errors_past_the_listed_ones_are_counted(engine, tmp_path):
 def test_a_directory_is_named_as_one(engine, tmp_path):
     result = runner.invoke(app, ["prices", "import", str(tmp_path), "--quiet"])
     assert result.exit_code == 1 and "is a directory" in result.output
+
+
+def test_the_summary_says_why_stored_sales_are_not_usable(engine, tmp_path):
+    rows = [
+        *three_sales(),  # the third: category B, type O, £550
+        bulk_row(4, 180_000, date(2024, 1, 5), "NG1 5FS", "O"),
+        bulk_row(5, 5_000, date(2024, 1, 5), "NG1 5FS", "T"),
+        bulk_row(6, 180_000, date(2024, 1, 5), "not a postcode", "T"),
+        bulk_row(7, 180_000, date(2024, 1, 5), "ZZ99 9ZZ", "T"),  # shaped right, nowhere
+    ]
+    out = prices_import(write_bulk(tmp_path / "pp.csv", rows))
+    (f,) = out["files"]
+    assert f["unusable"] == {
+        "category B (not a standard sale)": 1,
+        "type O (not a house or flat)": 1,
+        "price outside £10,000–£20m": 1,
+        "no UK postcode": 1,
+        "postcode not located": 1,
+    }
+    assert f["eligible"] == 2 == f["stored"] - sum(f["unusable"].values())
+    text = runner.invoke(app, ["prices", "import", str(tmp_path / "pp.csv"), "--quiet"]).output
+    assert "not usable for valuations: 1 category B" in text

@@ -71,6 +71,12 @@ def import_(
     lines = [
         f"{r.file} ({r.form}): {r.rows:,} rows, {r.stored:,} stored ({r.eligible:,} usable "
         f"for valuations), {r.deleted:,} deleted, {r.malformed:,} malformed"
+        + (
+            "\n  not usable for valuations: "
+            + ", ".join(f"{n:,} {why}" for why, n in sorted(r.unusable.items()))
+            if r.unusable
+            else ""
+        )
         + "".join(f"\n  {e}" for e in r.errors)
         + (f"\n  ... and {r.unlisted:,} more malformed rows" if r.unlisted else "")
         + (f"\n  STOPPED: {r.failed}" if r.failed else "")

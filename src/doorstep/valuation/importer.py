@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import time
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,6 +27,7 @@ from doorstep.valuation.ppd import FormatError, Layout, PricePaid
 
 BATCH = 5000
 MAX_REPORTED_ERRORS = 20
+NOT_LOCATED = "postcode not located"
 
 
 @dataclass
@@ -36,6 +38,7 @@ class FileResult:
     stored: int = 0  # added or changed (A and C records)
     deleted: int = 0  # D records (a sale that was never imported is simply absent)
     eligible: int = 0  # of the stored: usable as comparables
+    unusable: dict[str, int] = field(default_factory=dict)  # the others, by reason
     malformed: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)  # the first MAX_REPORTED_ERRORS
@@ -191,6 +194,12 @@ def import_file(engine: Engine, path: str | Path, tracker: Tracker) -> FileResul
         stored, eligible, deleted = writer.write(keep, gone)
         result.stored += stored
         result.eligible += eligible
+        reasons = Counter(r.unusable for r in keep if r.unusable)
+        # Homes with a postcode that is not located (no unit, sector or district known).
+        reasons[NOT_LOCATED] += stored - eligible - sum(reasons.values())
+        for reason, n in reasons.items():
+            if n:
+                result.unusable[reason] = result.unusable.get(reason, 0) + n
         result.deleted += deleted
         pending.clear()
         tracker.advance_to(position)

@@ -118,12 +118,20 @@ class PricePaid:
     def eligible(self) -> bool:
         """May a valuation use it: a standard (A) sale of a house or flat at a plausible
         price with a UK postcode."""
-        return (
-            self.category == "A"
-            and self.property_type in HOME_TYPES
-            and MIN_PRICE <= self.price <= MAX_PRICE
-            and self.postcode is not None
-        )
+        return self.unusable is None
+
+    @property
+    def unusable(self) -> str | None:
+        """Why a valuation may not use it, or None."""
+        if self.category != "A":
+            return "category B (not a standard sale)"
+        if self.property_type not in HOME_TYPES:
+            return "type O (not a house or flat)"
+        if not MIN_PRICE <= self.price <= MAX_PRICE:
+            return "price outside £10,000–£20m"
+        if self.postcode is None:
+            return "no UK postcode"
+        return None
 
     @property
     def log_price(self) -> float:
