@@ -50,3 +50,32 @@ def test_a_directory_is_named_as_one(engine, tmp_path):
     result = runner.invoke(app, ["geo", "import", str(tmp_path), "--quiet"])
     assert result.exit_code == 1
     assert "is a directory, not a file" in result.stderr
+
+
+def test_blank_lines_binary_files_and_damaged_gzip_are_named(engine, tmp_path):
+    import gzip
+
+    blank_first = tmp_path / "blank.csv"
+    blank_first.write_text("\n\npcds,lat,long\nNG1 5FS,52.95507,-1.14102\n")
+    r = runner.invoke(app, ["geo", "import", str(blank_first), "--json", "--quiet"])
+    assert r.exit_code == 0, r.output  # was "the file is empty"
+    assert json.loads(r.stdout)["imported"] == 1
+
+    binary = tmp_path / "units.xlsx"
+    binary.write_bytes(b"PK\x03\x04\x00\x00\x08\x00" + bytes(range(256)))
+    r = runner.invoke(app, ["geo", "import", str(binary), "--quiet"])
+    assert r.exit_code == 1 and "is not CSV text" in r.output
+
+    rows = "".join(f"NG1 {n % 9 + 1}AA,52.95,-1.14\n" for n in range(20_000))
+    whole = gzip.compress(("pcds,lat,long\n" + rows).encode())
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    r = runner.invoke(app, ["geo", "import", str(cut), "--quiet"])
+    assert r.exit_code == 1 and "damaged" in r.output and "Traceback" not in r.output
+
+    quote = tmp_path / "quote.csv"
+    quote.write_text('pcds,lat,long\nNG1 5FS,52.95507,-1.14102\n"NG1 6' + "x" * 140_000 + "\n")
+    r = runner.invoke(app, ["geo", "import", str(quote), "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["imported"] == 1 and out["invalid"] == 1 and "not CSV" in out["errors"][0]

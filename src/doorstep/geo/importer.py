@@ -4,8 +4,10 @@ NSPL: ``pcds``, ``lat``, ``long``) or simple ``postcode,latitude,longitude`` fil
 from __future__ import annotations
 
 import csv
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -54,7 +56,7 @@ def _column(header: list[str], names: tuple[str, ...], what: str) -> int:
             return lowered.index(n)
     raise DoorstepError(
         f"The file has no {what} column (expected one of: {', '.join(names)}); "
-        f"its header is: {', '.join(header[:12])}",
+        f"its header is: {', '.join(h[:40] for h in header[:12])}",
         status_code=422,
     )
 
@@ -67,11 +69,39 @@ def import_units(engine: Engine, path: str | Path, tracker: Tracker) -> GeoImpor
         index_elements=["postcode"],
         set_={"latitude": stmt.excluded.latitude, "longitude": stmt.excluded.longitude},
     )
+    try:
+        _read(engine, stmt, path, tracker, result)
+    except (EOFError, OSError, zlib.error) as e:  # a truncated or damaged gzip file
+        raise DoorstepError(
+            f"{path}: the file is damaged after {result.rows:,} rows ({e}); the postcodes "
+            "before that are imported: import a whole copy again.",
+            status_code=422,
+        ) from None
+    finally:
+        if result.imported:
+            # Unit coverage entries are measured from these coordinates: routing tables reload.
+            with engine.begin() as conn:
+                conn.execute(update(Account).values(routing_version=new_routing_version()))
+    return result
+
+
+def _read(
+    engine: Engine, stmt: Any, path: str | Path, tracker: Tracker, result: GeoImportResult
+) -> None:
     with open_text(path) as (text, raw, _size):
         reader = csv.reader(text)
-        header = next(reader, None)
+        try:
+            header = next((r for r in reader if any(c.strip() for c in r)), None)
+        except csv.Error as e:
+            raise DoorstepError(f"{path}: the header is not CSV ({e}).", status_code=422) from None
         if not header:
-            raise DoorstepError("The file is empty.", status_code=422)
+            raise DoorstepError(f"{path}: the file is empty.", status_code=422)
+        if any("\x00" in h or "\ufffd" in h for h in header):
+            raise DoorstepError(
+                f"{path} is not CSV text (a spreadsheet, an archive or another encoding): "
+                "save it as CSV (UTF-8).",
+                status_code=422,
+            )
         ipc = _column(header, POSTCODE_COLUMNS, "postcode")
         ilat = _column(header, LAT_COLUMNS, "latitude")
         ilon = _column(header, LON_COLUMNS, "longitude")
@@ -85,7 +115,15 @@ def import_units(engine: Engine, path: str | Path, tracker: Tracker) -> GeoImpor
                 tracker.advance_to(raw.tell())
 
         width = max(ipc, ilat, ilon) + 1
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:  # an unclosed quote past the field limit, say
+                result.rows += 1
+                result.reject(reader.line_num, f"not CSV: {e}.")
+                continue
             if not any(c.strip() for c in row):
                 continue
             result.rows += 1
@@ -119,8 +157,3 @@ def import_units(engine: Engine, path: str | Path, tracker: Tracker) -> GeoImpor
             if len(batch) >= BATCH:
                 flush()
         flush()
-    if result.imported:
-        # Unit coverage entries are measured from these coordinates: routing tables reload.
-        with engine.begin() as conn:
-            conn.execute(update(Account).values(routing_version=new_routing_version()))
-    return result
