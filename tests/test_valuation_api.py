@@ -98,6 +98,13 @@ def test_an_earlier_sale_of_the_same_address_is_used(client, owner, sales):
     # Listed once, though it is also among the comparables (it was listed twice).
     sales = [(c["address"], c["date"], c["price"]) for c in lead["comparable_props"]]
     assert len(sales) == len(set(sales))
+    # A flat at the same number is another home (a Tyneside flat is not the terraced house).
+    flat = post(
+        client,
+        owner,
+        valuation_body(property_type="flat-maisonette", address="12 Example St, Nottingham"),
+    )
+    assert not any(c.get("same_property") for c in flat["comparable_props"])
 
 
 def test_the_range_holds_about_80_percent_of_the_local_prices(client, owner, sales):

@@ -194,17 +194,19 @@ def _sales(
 
 
 def find_repeat_sale(
-    session: Session, postcode: Postcode, address: str, ctx: Context
+    session: Session, postcode: Postcode, address: str, ctx: Context, ptype: str | None = None
 ) -> model.Comparable | None:
-    """The latest earlier sale of this very address (same postcode, flat and house)."""
+    """The latest earlier sale of this very address (same postcode, flat and house), and of
+    the property type the vendor gives: a Tyneside flat at 27 is not the terraced house a
+    vendor at 27 describes, and a repeat sale weighs 70% of the estimate."""
     if not address:
         return None
-    rows = session.execute(
-        select(*_SALE_COLUMNS)
-        .where(Sale.eligible, Sale.postcode == postcode.unit, Sale.deed_date < ctx.cutoff)
-        .order_by(Sale.deed_date.desc())
-        .limit(500)
+    q = select(*_SALE_COLUMNS).where(
+        Sale.eligible, Sale.postcode == postcode.unit, Sale.deed_date < ctx.cutoff
     )
+    if ptype:
+        q = q.where(Sale.property_type == ptype)
+    rows = session.execute(q.order_by(Sale.deed_date.desc()).limit(500))
     for row in rows:
         c = model.Comparable(*row)  # type: ignore[call-arg]
         if addr.is_same_property(address, c.saon, c.paon, c.street):
@@ -277,7 +279,7 @@ def value_sale(
                 break
         if not chosen:
             return None
-    repeat = find_repeat_sale(session, postcode, subject_address, ctx)
+    repeat = find_repeat_sale(session, postcode, subject_address, ctx, ptype)
     if repeat is not None:
         repeat.log_today = (
             math.log(repeat.price) + series.at(ctx.evidence_month) - series.at(repeat.month)
