@@ -252,3 +252,43 @@ def test_the_keyboard_focus_shows_on_the_dark_top_bar(
         assert (hi + 0.05) / (lo + 0.05) >= 3, (outline, background)
     finally:
         context.close()
+
+
+def test_a_phone_reads_the_comparables_without_scrolling_sideways(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    client,
+    owner,
+):
+    """At 390 px the Date and Distance columns were cut off behind a sideways scroll."""
+    from sqlalchemy import update
+
+    from doorstep import db
+    from doorstep.models import Lead
+
+    lead = create_lead_api(client, owner, type="vendor", postcode="NG1 5FS")
+    sale = {"evidence": "sale", "address": "14, A LONG STREET NAME, NOTTINGHAM",
+            "postcode": "NG1 6AA", "price": 245000, "date": "2025-03-14",
+            "property_type": "semi-detached", "distance": 412, "price_today": 251000,
+            "same_property": False}  # fmt: skip
+    with db.transaction() as s:
+        s.execute(
+            update(Lead)
+            .where(Lead.id == lead["id"])
+            .values(
+                valuation_status="Success",
+                average_sale_estimation=250000,
+                comparable_props=[sale] * 3,
+            )
+        )
+    context, page = new_page(chromium, live_server, width=390)
+    try:
+        sign_in(page, make_user(owner.account_id).email)
+        page.goto(f"/leads/{lead['id']}")
+        wrap = page.locator("#valuation .table-wrap")
+        assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth + 1")
+        when = page.get_by_test_id("comparable-when-where").first
+        assert when.is_visible() and "14 Mar 2025" in when.inner_text()
+        assert "412 m away" in when.inner_text()
+    finally:
+        context.close()
