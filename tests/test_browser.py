@@ -9,7 +9,7 @@ import pytest
 
 from tests.browser import chromium, live_server  # noqa: F401  (fixtures)
 from tests.conftest import create_lead_api
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, make_user, set_lead_values
 
 pytestmark = pytest.mark.browser
 
@@ -261,26 +261,17 @@ def test_a_phone_reads_the_comparables_without_scrolling_sideways(
     owner,
 ):
     """At 390 px the Date and Distance columns were cut off behind a sideways scroll."""
-    from sqlalchemy import update
-
-    from doorstep import db
-    from doorstep.models import Lead
-
     lead = create_lead_api(client, owner, type="vendor", postcode="NG1 5FS")
     sale = {"evidence": "sale", "address": "14, A LONG STREET NAME, NOTTINGHAM",
             "postcode": "NG1 6AA", "price": 245000, "date": "2025-03-14",
             "property_type": "semi-detached", "distance": 412, "price_today": 251000,
             "same_property": False}  # fmt: skip
-    with db.transaction() as s:
-        s.execute(
-            update(Lead)
-            .where(Lead.id == lead["id"])
-            .values(
-                valuation_status="Success",
-                average_sale_estimation=250000,
-                comparable_props=[sale] * 3,
-            )
-        )
+    set_lead_values(
+        lead["id"],
+        valuation_status="Success",
+        average_sale_estimation=250000,
+        comparable_props=[sale] * 3,
+    )
     context, page = new_page(chromium, live_server, width=390)
     try:
         sign_in(page, make_user(owner.account_id).email)

@@ -12,7 +12,7 @@ from doorstep import db
 from doorstep.leads.serialize import LEAD_KEYS
 from doorstep.models import Lead, LeadEvent
 from tests.conftest import create_lead_api, lead_body
-from tests.factories import make_user, post_form, sign_in
+from tests.factories import make_user, post_form, set_lead_values, sign_in
 
 ROW = re.compile(r'data-lead-id="(\d+)"')
 
@@ -216,43 +216,39 @@ def test_the_lead_page_shows_every_field(client, owner):
 
 def test_the_lead_page_shows_a_valuation_with_comparables(client, owner):
     lead = create_lead_api(client, owner, type="vendor", postcode="NG1 5FS")
-    with db.transaction() as s:
-        s.execute(
-            update(Lead)
-            .where(Lead.id == lead["id"])
-            .values(
-                valuation_status="Success",
-                minimum_sale_estimation=240000,
-                average_sale_estimation=250000,
-                maximum_sale_estimation=262500,
-                minimum_rent_estimation=1100,
-                average_rent_estimation=1200,
-                maximum_rent_estimation=1300,
-                comparable_props=[
-                    {
-                        "evidence": "sale",
-                        "address": "14 Castle Road",
-                        "postcode": "NG1 6AA",
-                        "price": 245000,
-                        "date": "2025-03-14",
-                        "property_type": "terraced",
-                        "distance": 412.5,
-                        "price_today": 251000,
-                        "same_property": True,
-                    },
-                    {
-                        "evidence": "rent",
-                        "address": "3 Mill Lane",
-                        "postcode": "NG1 7BB",
-                        "price": 1150,
-                        "date": "2025-06-01",
-                        "property_type": "flat-maisonette",
-                        "distance": 830,
-                        "bedrooms": 2,
-                    },
-                ],
-            )
-        )
+    set_lead_values(
+        lead["id"],
+        valuation_status="Success",
+        minimum_sale_estimation=240000,
+        average_sale_estimation=250000,
+        maximum_sale_estimation=262500,
+        minimum_rent_estimation=1100,
+        average_rent_estimation=1200,
+        maximum_rent_estimation=1300,
+        comparable_props=[
+            {
+                "evidence": "sale",
+                "address": "14 Castle Road",
+                "postcode": "NG1 6AA",
+                "price": 245000,
+                "date": "2025-03-14",
+                "property_type": "terraced",
+                "distance": 412.5,
+                "price_today": 251000,
+                "same_property": True,
+            },
+            {
+                "evidence": "rent",
+                "address": "3 Mill Lane",
+                "postcode": "NG1 7BB",
+                "price": 1150,
+                "date": "2025-06-01",
+                "property_type": "flat-maisonette",
+                "distance": 830,
+                "bedrooms": 2,
+            },
+        ],
+    )
     sign_in(client, make_user(owner.account_id))
     html = client.get(f"/leads/{lead['id']}").text
     for value in [
@@ -435,11 +431,6 @@ def _valuation_panel(client, lead_id):
     return panel[: panel.index("</section>")]
 
 
-def _set_valuation(lead_id, **values):
-    with db.transaction() as s:
-        s.execute(update(Lead).where(Lead.id == lead_id).values(**values))
-
-
 def test_the_valuation_panel_says_how_old_its_newest_sale_is(client, owner):
     """A June 2018 price brought 'to today' read as a current value: it is said now."""
     lead = create_lead_api(client, owner, type="vendor", postcode="SW19 3AA")
@@ -450,12 +441,12 @@ def test_the_valuation_panel_says_how_old_its_newest_sale_is(client, owner):
     values = {"valuation_status": "Success", "average_sale_estimation": 600000}
     sign_in(client, make_user(owner.account_id))
 
-    _set_valuation(lead["id"], **values, comparable_props=[{**sale, "date": "2018-06-29"}])
+    set_lead_values(lead["id"], **values, comparable_props=[{**sale, "date": "2018-06-29"}])
     panel = _valuation_panel(client, lead["id"])
     assert "The newest sale behind this estimate is from Jun 2018" in panel
 
     recent = (today - timedelta(days=40)).isoformat()
-    _set_valuation(lead["id"], **values, comparable_props=[{**sale, "date": recent}])
+    set_lead_values(lead["id"], **values, comparable_props=[{**sale, "date": recent}])
     assert 'data-testid="stale-evidence"' not in _valuation_panel(client, lead["id"])
 
 
@@ -486,6 +477,6 @@ def test_the_valuation_panel_says_how_old_its_newest_sale_is(client, owner):
 )
 def test_the_valuation_panel_says_what_its_status_means(client, owner, kind, values, says):
     lead = create_lead_api(client, owner, type=kind, postcode="NG1 5FS")
-    _set_valuation(lead["id"], **values)
+    set_lead_values(lead["id"], **values)
     sign_in(client, make_user(owner.account_id))
     assert says in _valuation_panel(client, lead["id"])
