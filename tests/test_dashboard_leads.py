@@ -480,3 +480,16 @@ def test_the_valuation_panel_says_what_its_status_means(client, owner, kind, val
     set_lead_values(lead["id"], **values)
     sign_in(client, make_user(owner.account_id))
     assert says in _valuation_panel(client, lead["id"])
+
+
+def test_the_status_choice_is_grouped_by_stage(client, owner):
+    """Options read "Contacted (In progress)", cut off in the narrow actions column."""
+    lead = create_lead_api(client, owner)
+    sign_in(client, make_user(owner.account_id))
+    html = client.get(f"/leads/{lead['id']}").text
+    select = html[html.index('<select id="status_id"') :]
+    select = select[: select.index("</select>")]
+    groups = re.findall(r'<optgroup label="([^"]+)">', select)
+    assert groups == ["Unread", "In progress", "Closed"]
+    in_progress = select[select.index('label="In progress"') : select.index('label="Closed"')]
+    assert ">Contacted</option>" in in_progress and ">Appointment booked</option>" in in_progress
