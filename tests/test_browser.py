@@ -283,3 +283,29 @@ def test_a_phone_reads_the_comparables_without_scrolling_sideways(
         assert "412 m away" in when.inner_text()
     finally:
         context.close()
+
+
+def test_on_a_phone_the_lead_page_jumps_to_its_parts_and_the_inbox_says_type_and_source(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    client,
+    owner,
+):
+    """The actions come first on a phone; the valuation began ~1,900 px down with no way to
+    it, and the inbox dropped Type and Source (a valuation looked like a Rightmove buyer)."""
+    lead = create_lead_api(client, owner, type="vendor", postcode="NG1 5FS", source="ivt")
+    set_lead_values(lead["id"], valuation_status="Success", average_sale_estimation=250000)
+    context, page = new_page(chromium, live_server, width=390)
+    try:
+        sign_in(page, make_user(owner.account_id).email)
+        row = page.get_by_test_id("row-small").first
+        assert "Vendor from" in row.inner_text()
+        page.goto(f"/leads/{lead['id']}")
+        jump = page.get_by_test_id("lead-jump")
+        assert jump.is_visible()
+        jump.get_by_role("link", name="Valuation").click()
+        page.wait_for_function("location.hash === '#valuation'")
+        top = page.locator("#valuation").evaluate("e => e.getBoundingClientRect().top")
+        assert -2 <= top < 200  # scrolled to it (sub-pixel rounding)
+    finally:
+        context.close()
