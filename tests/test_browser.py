@@ -309,3 +309,26 @@ def test_on_a_phone_the_lead_page_jumps_to_its_parts_and_the_inbox_says_type_and
         assert -2 <= top < 200  # scrolled to it (sub-pixel rounding)
     finally:
         context.close()
+
+
+def test_on_a_phone_chart_labels_stay_legible_and_token_rows_fit(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    client,
+    owner,
+):
+    """Chart labels shrank to about 4 px at 390 px; the token table hid Revoke off-screen."""
+    create_lead_api(client, owner)
+    context, page = new_page(chromium, live_server, width=390)
+    try:
+        sign_in(page, make_user(owner.account_id).email)
+        page.goto("/reports")
+        label = page.locator(".chart text").first
+        assert label.evaluate("t => t.getBoundingClientRect().height") >= 9
+        page.goto("/developer")
+        wrap = page.locator("[data-token-id]").first.locator("xpath=ancestor::div[1]")
+        assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth + 1")
+        assert page.get_by_role("button", name="Revoke").first.is_visible()
+        assert "failed · last used" in page.get_by_test_id("token-small").first.inner_text()
+    finally:
+        context.close()
