@@ -264,3 +264,19 @@ def test_the_summary_says_why_stored_sales_are_not_usable(engine, tmp_path):
     assert f["eligible"] == 2 == f["stored"] - sum(f["unusable"].values())
     text = runner.invoke(app, ["prices", "import", str(tmp_path / "pp.csv"), "--quiet"]).output
     assert "not usable for valuations: 1 category B" in text
+
+
+def test_the_rebuild_after_an_import_shows_its_progress(engine, tmp_path):
+    """A one-step bar sat at 0/1 bytes for the minutes a national file's calibration takes."""
+    rows = [
+        bulk_row(
+            n, 150_000 + 37 * n, date(2023 + n // 300, 1 + n // 25 % 12, 1 + n % 28), "NG1 5FS"
+        )
+        for n in range(600)
+    ]
+    path = write_bulk(tmp_path / "pp.csv", rows)
+    result = runner.invoke(app, ["prices", "import", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "held-out sales valued" in result.stderr
+    assert "bytes" not in result.stderr.split("Importing")[-1].split("\\n", 1)[-1]
+    json.loads(result.stdout)  # still one JSON object on stdout

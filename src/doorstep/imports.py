@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Protocol
@@ -14,7 +14,9 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    SpinnerColumn,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
@@ -74,3 +76,35 @@ def progress(description: str, total: int, enabled: bool = True) -> Iterator[Tra
         task = prog.add_task(description, total=total)
         yield _Rich(prog, task)
         prog.update(task, completed=total)
+
+
+@contextmanager
+def rebuild_progress(enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """The index rebuild and the range calibration after an import (minutes on a national
+    file): a spinner with the time taken and, once calibration starts, the held-out sales
+    valued so far. Yields the calibration's ``progress(done, of)`` callback (per window)."""
+    if not enabled:
+        yield lambda done, of: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TimeElapsedColumn(),
+        transient=False,
+        redirect_stdout=False,
+        console=Console(stderr=True),
+    ) as prog:
+        task = prog.add_task("Rebuilding the price index", total=None)
+        valued = {"before": 0, "last": 0}
+
+        def step(done: int, of: int) -> None:
+            if done == 1 and valued["last"]:  # a new calibration window begins
+                valued["before"] += valued["last"]
+            valued["last"] = done
+            total = valued["before"] + done
+            prog.update(task, description=f"Calibrating the range: {total:,} held-out sales valued")
+
+        yield step
+        done = valued["before"] + valued["last"]
+        said = f"{done:,} held-out sales valued" if done else "too few sales to calibrate on"
+        prog.update(task, description=f"Price index rebuilt, range calibrated: {said}")

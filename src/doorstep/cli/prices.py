@@ -7,7 +7,7 @@ import typer
 from doorstep import db
 from doorstep.cli.common import JsonOpt, emit, ensure_schema, fail, failed_after_summary
 from doorstep.errors import DoorstepError
-from doorstep.imports import progress
+from doorstep.imports import progress, rebuild_progress
 from doorstep.valuation import calibration, importer
 
 app = typer.Typer(help="Sales evidence: HM Land Registry Price Paid Data.", no_args_is_help=True)
@@ -47,8 +47,8 @@ def import_(
                 break  # later files may be updates of this one: not applied out of order
         # Also after a failure: the sales stored before it are in the index.
         moved = importer.relocate(engine)
-        with progress("Price index and calibration", 1, enabled=not quiet) as bar:
-            model = calibration.rebuild_model(engine)
+        with rebuild_progress(enabled=not quiet) as step:
+            model = calibration.rebuild_model(engine, step)
     except DoorstepError as e:
         fail(e.message)
     failed = [r for r in results if r.failed]
