@@ -19,7 +19,7 @@ from doorstep.leads.api import lead_id_of
 from doorstep.leads.schemas import LEAD_TYPES, SOURCES, LeadUpdate
 from doorstep.models import Office
 from doorstep.models.base import from_local_input, to_local_input
-from doorstep.offices.service import list_offices
+from doorstep.offices.service import list_offices, office_name
 from doorstep.statuses.service import list_statuses
 from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import is_fragment_request, redirect, render
@@ -221,8 +221,9 @@ def refer(
     except ValidationFailed as e:
         return _fail(request, session, f"/leads/{lid}", e)
     # Back to the lead being worked ("this one stays as it is"); the copy is linked from it.
-    office = next(
-        (o.name for o in list_offices(session, actor.account_id) if o.id == new.office_id),
-        "the other office",
+    office = office_name(session, actor.account_id, new.office_id) if new.office_id else None
+    return redirect(
+        request,
+        f"/leads/{lid}",
+        f"Referred: lead #{new.id} created for {office or 'the other office'}.",
     )
-    return redirect(request, f"/leads/{lid}", f"Referred: lead #{new.id} created for {office}.")
