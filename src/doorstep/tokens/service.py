@@ -139,9 +139,6 @@ _COUNT = Statement(
 _WINDOW = Statement(
     'SELECT count FROM rate_counters WHERE token_id = :token_id AND "window" = :window'
 )
-_SWEEP = Statement(
-    'DELETE FROM rate_counters WHERE token_id = :token_id AND "window" < :window - 1'
-)
 
 
 def admit(
@@ -186,9 +183,6 @@ def admit(
                 conn, {"token_id": token_id, "window": window, "carried": carried, "lim": limit}
             )
             count = counted[0][0] if counted else None
-    if count == 1 and window % 10 == 0:
-        # Old windows are useless; sweep them now and then.
-        _SWEEP.run(conn, {"token_id": token_id, "window": window})
     wait = 0
     if limit > 0 and count is None:
         wait = _retry_after(conn, token_id, limit, now)
