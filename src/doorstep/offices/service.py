@@ -69,10 +69,10 @@ def _validate(name: str, postcode: str | None) -> tuple[str, str | None]:
     if pc is not None:
         if postcodes.parse(pc) is None:
             errors["postcode"] = ["The office postcode must be a full UK postcode, e.g. NG1 5FS."]
-        elif not _known("unit", postcodes.canonical(pc)):
-            errors["postcode"] = [f"{postcodes.canonical(pc)} is in no UK postcode district."]
         else:
             pc = postcodes.canonical(pc)
+            if not _known("unit", pc):
+                errors["postcode"] = [f"{pc} is in no UK postcode district."]
     if errors:
         raise ValidationFailed(errors)
     return name, pc
