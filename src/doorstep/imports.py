@@ -6,6 +6,7 @@ import gzip
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -20,6 +21,30 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+
+# Each import lists its first bad rows with their line numbers, then says how many more.
+MAX_REPORTED_ERRORS = 20
+
+
+@dataclass(kw_only=True)
+class RowErrors:
+    """The bad rows of an import: the first MAX_REPORTED_ERRORS, and how many more."""
+
+    errors: list[str] = field(default_factory=list)
+    errors_not_listed: int = 0
+
+    def note(self, line: int, reason: object) -> None:
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(f"line {line}: {reason}")
+        else:
+            self.errors_not_listed += 1
+
+    def errors_text(self, what: str = "") -> str:
+        """The listed errors, a line each, and the count of the rest (for the CLI)."""
+        more = self.errors_not_listed
+        return "".join(f"\n  {e}" for e in self.errors) + (
+            f"\n  ... and {more:,} more{what}" if more else ""
+        )
 
 
 class Tracker(Protocol):

@@ -43,6 +43,5 @@ def import_(
         f"{result.imported:,} postcodes imported from {result.rows:,} rows "
         f"({result.skipped_no_coordinates:,} without coordinates, "
         f"{result.skipped_bad_postcode:,} not UK postcodes, {result.invalid:,} invalid)."
-        + "".join(f"\n  {e}" for e in result.errors)
-        + (f"\n  ... and {result.errors_not_listed:,} more" if result.errors_not_listed else ""),
+        + result.errors_text(),
     )

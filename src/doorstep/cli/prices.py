@@ -57,7 +57,7 @@ def import_(
     nothing = rows > 0 and not any(r.stored or r.deleted for r in results)
     out = {
         "ok": not failed and not nothing,
-        "files": [asdict(r) | {"errors_not_listed": r.unlisted} for r in results],
+        "files": [asdict(r) for r in results],
         "not_imported": skipped,
         "rows": rows,
         "stored": sum(r.stored for r in results),
@@ -77,8 +77,7 @@ def import_(
             if r.unusable
             else ""
         )
-        + "".join(f"\n  {e}" for e in r.errors)
-        + (f"\n  ... and {r.unlisted:,} more malformed rows" if r.unlisted else "")
+        + r.errors_text(" malformed rows")
         + (f"\n  STOPPED: {r.failed}" if r.failed else "")
         for r in results
     ]

@@ -60,8 +60,7 @@ def import_(
         f"{result.stored:,} lettings stored from {result.rows:,} rows "
         f"({result.invalid:,} invalid, {result.duplicates:,} repeated references)"
         + (" read as Windows-1252" if result.encoding == "cp1252" else "")
-        + "".join(f"\n  {e}" for e in result.errors)
-        + (f"\n  ... and {result.errors_not_listed:,} more" if result.errors_not_listed else "")
+        + result.errors_text()
         + (f"\n  STOPPED: {result.failed}" if result.failed else ""),
     )
     if result.failed or nothing:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from doorstep.errors import DoorstepError
 from doorstep.geo.postcodes import parse
-from doorstep.imports import Tracker, open_text
+from doorstep.imports import RowErrors, Tracker, open_text
 from doorstep.models import Account, PostcodeUnit
 from doorstep.models.account import new_routing_version
 
@@ -23,13 +23,12 @@ POSTCODE_COLUMNS = ("pcds", "postcode", "pcd", "pcd2")
 LAT_COLUMNS = ("lat", "latitude")
 LON_COLUMNS = ("long", "longitude", "lon", "lng")
 BATCH = 5000
-MAX_REPORTED_ERRORS = 20
 # ONSPD/NSPL give a postcode without a grid reference this latitude (or no coordinates at all).
 NO_GRID_LATITUDE = 99.999999
 
 
 @dataclass
-class GeoImportResult:
+class GeoImportResult(RowErrors):
     """Every row is counted once: imported, skipped (no coordinates, not a postcode) or
     invalid (too few columns, coordinates that are not numbers or not in the UK)."""
 
@@ -38,15 +37,10 @@ class GeoImportResult:
     skipped_no_coordinates: int = 0
     skipped_bad_postcode: int = 0
     invalid: int = 0
-    errors: list[str] = field(default_factory=list)  # the first MAX_REPORTED_ERRORS
-    errors_not_listed: int = 0
 
     def reject(self, line: int, reason: str) -> None:
         self.invalid += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(f"line {line}: {reason}")
-        else:
-            self.errors_not_listed += 1
+        self.note(line, reason)
 
 
 def _column(header: list[str], names: tuple[str, ...], what: str) -> int:

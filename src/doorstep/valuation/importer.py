@@ -20,18 +20,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from doorstep.errors import DoorstepError
-from doorstep.imports import Tracker, open_text
+from doorstep.imports import RowErrors, Tracker, open_text
 from doorstep.models import PostcodeUnit, RentalEvidence, Sale
 from doorstep.valuation.geo import centroid_point, locate_many
 from doorstep.valuation.ppd import FormatError, Layout, PricePaid
 
 BATCH = 5000
-MAX_REPORTED_ERRORS = 20
 NOT_LOCATED = "postcode not located"
 
 
 @dataclass
-class FileResult:
+class FileResult(RowErrors):
     file: str
     form: str = ""
     rows: int = 0
@@ -41,17 +40,11 @@ class FileResult:
     unusable: dict[str, int] = field(default_factory=dict)  # the others, by reason
     malformed: int = 0
     seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)  # the first MAX_REPORTED_ERRORS
     failed: str | None = None  # why the file stopped before its end (what came before stays)
 
     def reject(self, line: int, reason: object) -> None:
         self.malformed += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(f"line {line}: {reason}")
-
-    @property
-    def unlisted(self) -> int:
-        return self.malformed - len(self.errors)
+        self.note(line, reason)
 
 
 def _upsert(engine: Engine) -> Any:

@@ -33,7 +33,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -44,12 +44,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from doorstep.errors import DoorstepError
 from doorstep.geo.postcodes import parse
-from doorstep.imports import Tracker
+from doorstep.imports import RowErrors, Tracker
 from doorstep.models import RentalEvidence
 from doorstep.valuation.geo import locate_many
 
 BATCH = 2000
-MAX_REPORTED_ERRORS = 20
 MIN_RENT, MAX_RENT = 50, 100_000
 # Bytes Windows-1252 leaves undefined: a file holding them is not Excel's "CSV" either.
 CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
@@ -99,15 +98,13 @@ COLUMN_ALIASES = {
 
 
 @dataclass
-class RentImportResult:
+class RentImportResult(RowErrors):
     file: str
     rows: int = 0
     stored: int = 0
     invalid: int = 0
     duplicates: int = 0  # a reference already used by an earlier row of the file
     encoding: str = "utf-8"  # or cp1252 (Windows-1252), when the file is not valid UTF-8
-    errors: list[str] = field(default_factory=list)  # the first MAX_REPORTED_ERRORS
-    errors_not_listed: int = 0
     failed: str | None = None  # why the file stopped before its end (what came before stays)
 
     def reject(self, line: int, reason: object, *, duplicate: bool = False) -> None:
@@ -115,10 +112,7 @@ class RentImportResult:
             self.duplicates += 1
         else:
             self.invalid += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(f"line {line}: {reason}")
-        else:
-            self.errors_not_listed += 1
+        self.note(line, reason)
 
 
 class RowError(ValueError):
