@@ -214,16 +214,20 @@ def check_file(path: str | Path) -> str:
     imported; DoorstepError when it is not Price Paid Data."""
     try:
         with open_text(path) as (text, _raw, _size):
-            reader = csv.reader(text)
-            first = next(reader, None)
-            while first is not None and not any(c.strip() for c in first):
-                first = next(reader, None)
+            return _layout(csv.reader(text), path)[0].form
     except (EOFError, OSError, zlib.error, csv.Error, UnicodeError) as e:
         raise DoorstepError(f"{path}: cannot be read as a CSV file ({e}).") from None
+
+
+def _layout(reader: Any, path: str | Path) -> tuple[Layout, list[str]]:
+    """The layout read off the first row that is not blank, and that row."""
+    first = next(reader, None)
+    while first is not None and not any(c.strip() for c in first):
+        first = next(reader, None)
     if first is None:
         raise DoorstepError(f"{path}: the file is empty.", status_code=422)
     try:
-        return Layout.detect(first).form
+        return Layout.detect(first), first
     except FormatError as e:
         raise DoorstepError(f"{path}: {e}", status_code=422) from None
 
@@ -237,15 +241,7 @@ def _read(
 ) -> None:
     with open_text(path) as (text, raw, _size):
         reader = csv.reader(text)
-        first = next(reader, None)
-        while first is not None and not any(c.strip() for c in first):
-            first = next(reader, None)
-        if first is None:
-            raise DoorstepError(f"{path}: the file is empty.", status_code=422)
-        try:
-            layout = Layout.detect(first)
-        except FormatError as e:
-            raise DoorstepError(f"{path}: {e}", status_code=422) from None
+        layout, first = _layout(reader, path)
         result.form = layout.form
         rows_iter = reader if layout.has_header else _chain(first, reader)
         today = date.today()
