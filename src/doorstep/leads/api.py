@@ -14,12 +14,16 @@ from doorstep.auth.api_key import Api, Call
 from doorstep.errors import ValidationFailed, path_id
 from doorstep.http import NUL_REASON, has_nul, validate
 from doorstep.leads import examples, service
-from doorstep.leads.schemas import NOT_UPDATABLE, LeadCreate, LeadUpdate
-from doorstep.leads.serialize import LeadObject, read_lead
+from doorstep.leads.schemas import LeadCreate, LeadUpdate
+from doorstep.leads.serialize import LEAD_KEYS, LeadObject, read_lead
 from doorstep.models import Lead
 from doorstep.ops import metrics
 
 router = APIRouter(prefix="/api/v103", tags=["Leads"])
+
+# Every other key of the lead object is read-only: sent to PATCH, it is a 422 naming it (the
+# estimates, routing and referral fields included), not a silent 200.
+NOT_UPDATABLE = tuple(key for key in LEAD_KEYS if key not in LeadUpdate.model_fields)
 
 
 class JSON(JSONResponse):

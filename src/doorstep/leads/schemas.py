@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from functools import cache
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
@@ -22,10 +22,9 @@ from pydantic import (
 )
 
 from doorstep.geo import postcodes
-from doorstep.leads.serialize import LEAD_KEYS
 
-LEAD_TYPES = ("sale", "let", "vendor", "landlord", "mortgage_request")
 LeadType = Literal["sale", "let", "vendor", "landlord", "mortgage_request"]
+LEAD_TYPES: tuple[str, ...] = get_args(LeadType)
 SOURCES = (
     "rightmove",
     "rightmove_valuation",
@@ -40,7 +39,7 @@ SOURCES = (
     "ivt",
     "homepage",
 )
-PROPERTY_TYPES = ("detached", "semi-detached", "terraced", "flat-maisonette")
+PropertyType = Literal["detached", "semi-detached", "terraced", "flat-maisonette"]
 
 
 def compact_size(value: Any) -> int:
@@ -231,10 +230,7 @@ class LeadCreate(_Body):
     utm_content: Str255 | None = None
     utm_gclid: Str255 | None = None
     property_reference: Str255 | None = None
-    property_type: Annotated[
-        Literal["detached", "semi-detached", "terraced", "flat-maisonette"] | None,
-        BeforeValidator(_lower),
-    ] = None
+    property_type: Annotated[PropertyType | None, BeforeValidator(_lower)] = None
     property_bedrooms: Count | None = None
     property_bathrooms: Count | None = None
     property_receptions: Count | None = None
@@ -362,8 +358,3 @@ class LeadUpdate(_Body):
         if v is None:
             raise ValueError("Cannot be null: send a name of 1 to 50 characters.")
         return v
-
-
-# Every other key of the lead object is read-only: sent to PATCH, it is a 422 naming it (the
-# estimates, routing and referral fields included), not a silent 200.
-NOT_UPDATABLE = tuple(key for key in LEAD_KEYS if key not in LeadUpdate.model_fields)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, aliased
 
+from doorstep.leads.schemas import LeadType, PropertyType
 from doorstep.models import Account, Lead, Office, Status
 from doorstep.models.status import STAGES
 
@@ -24,7 +25,7 @@ class LeadObject(BaseModel):
     responses themselves are built as plain dicts by ``from_values``)."""
 
     id: int
-    type: Literal["sale", "let", "vendor", "landlord", "mortgage_request"]
+    type: LeadType
     title: Text
     meta: dict[str, str] | None
     message: Text
@@ -64,7 +65,7 @@ class LeadObject(BaseModel):
     host: Text
     property_bedrooms: int | None
     property_reference: Text
-    property_type: Literal["detached", "semi-detached", "terraced", "flat-maisonette"] | None
+    property_type: PropertyType | None
     raw_property_reference: Text
     office_id: int | None
     office_name: Text
