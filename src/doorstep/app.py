@@ -15,9 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from doorstep import __version__, db, openapi, retention
+from doorstep.auth import keys
 from doorstep.auth import pages as auth_pages
 from doorstep.auth.dashboard import LoginRequired
 from doorstep.config import get_settings
@@ -153,6 +155,11 @@ def create_app() -> FastAPI:
     settings = get_settings()
     settings.check()
     ops_logging.configure_once(settings.log_level, settings.log_json)
+    try:
+        keys.load(db.get_engine())
+    except SQLAlchemyError:
+        # The database is not reachable yet: the key is read on the first dashboard request.
+        log.warning("Could not read the session key from the database; will retry.")
     # The docs pages load Swagger UI and ReDoc from the package, not a CDN: an agency's server
     # may have no internet, and /docs is linked from every dashboard page.
     app = FastAPIOffline(

@@ -2,8 +2,11 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENVIRONMENTS = ("development", "production")
+MIN_SECRET_KEY_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -27,23 +30,38 @@ class Settings(BaseSettings):
     request_log_days: int = Field(90, ge=0)
     # How often each server worker prunes old request records; 0 = never (doorstep db prune).
     prune_interval_minutes: int = Field(60, ge=0)
-    # Signs dashboard session cookies and CSRF tokens. Development gets a fixed key so
-    # `make run` works; production refuses to start without a real one (see check()).
-    secret_key: str = "development-only-secret-key"
+    # Signs dashboard session cookies, CSRF tokens and links. Empty: a random key generated
+    # on first start and kept in the database (auth/keys.py); never a key in the source.
+    secret_key: str = ""
     log_level: str = "INFO"
     log_json: bool = True
     # Gross rental yields (percent) by region name, postcode area or district, over the
     # defaults in valuation/yields.py: DOORSTEP_RENTAL_YIELDS='{"London": 4.2, "NE": 7.5}'.
     rental_yields: dict[str, float] = Field(default_factory=dict)
 
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment_name(cls, value: object) -> object:
+        # "Production" and " production " are production, not an unknown name that slips
+        # past the production checks.
+        return value.strip().lower() if isinstance(value, str) else value
+
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
 
     def check(self) -> None:
-        if self.is_production and self.secret_key == "development-only-secret-key":
+        """Refuse settings a server must not start with (RuntimeError, one message each)."""
+        if self.environment not in ENVIRONMENTS:
             raise RuntimeError(
-                "DOORSTEP_SECRET_KEY must be set when DOORSTEP_ENVIRONMENT=production"
+                f"DOORSTEP_ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)} "
+                f"(it is {self.environment!r})."
+            )
+        if self.secret_key and len(self.secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise RuntimeError(
+                f"DOORSTEP_SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes "
+                f"(it is {len(self.secret_key.encode())}); leave it unset and Doorstep "
+                "generates a random key and keeps it in the database."
             )
 
 

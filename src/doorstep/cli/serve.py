@@ -26,7 +26,7 @@ def serve(
         typer.Option(
             "--production",
             help="Production mode: one worker per CPU unless --workers is given, trusts "
-            "X-Forwarded-* from the proxy, requires DOORSTEP_SECRET_KEY.",
+            "X-Forwarded-* from the proxy.",
         ),
     ] = False,
 ) -> None:

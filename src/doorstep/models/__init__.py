@@ -3,6 +3,7 @@
 from doorstep.models.account import Account
 from doorstep.models.base import Base
 from doorstep.models.geo import PostcodeUnit
+from doorstep.models.instance import InstanceKey
 from doorstep.models.lead import Lead, LeadEvent
 from doorstep.models.office import Office, OfficeCoverage
 from doorstep.models.status import Status
@@ -21,6 +22,7 @@ __all__ = [
     "ApiToken",
     "Base",
     "IdempotencyKey",
+    "InstanceKey",
     "Lead",
     "LeadEvent",
     "Office",
