@@ -24,6 +24,7 @@ from doorstep.auth import pages as auth_pages
 from doorstep.auth.dashboard import LoginRequired
 from doorstep.config import get_settings
 from doorstep.errors import DoorstepError, ValidationFailed
+from doorstep.jobs.worker import Worker
 from doorstep.leads import api as leads_api
 from doorstep.leads import pages as leads_pages
 from doorstep.offices import api as offices_api
@@ -138,15 +139,23 @@ def _page_methods(request: Request) -> list[str]:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Each worker prunes old request records now and then (retention.py)."""
-    minutes = get_settings().prune_interval_minutes
+    """Each server process prunes old records now and then (retention.py) and, under
+    ``doorstep serve`` without ``--no-worker``, runs durable work (jobs/)."""
+    settings = get_settings()
+    minutes = settings.prune_interval_minutes
     pruner = retention.Pruner(db.get_engine(), minutes * 60) if minutes else None
     app.state.pruner = pruner
     if pruner:
         pruner.start()
+    worker = Worker(db.get_engine()) if settings.worker_in_process else None
+    app.state.worker = worker
+    if worker:
+        worker.start()
     try:
         yield
     finally:
+        if worker:
+            worker.stop()
         if pruner:
             pruner.stop()
 

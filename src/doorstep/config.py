@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     # Signs dashboard session cookies, CSRF tokens and links. Empty: a random key generated
     # on first start and kept in the database (auth/keys.py); never a key in the source.
     secret_key: str = ""
+    # Durable work (jobs/): threads per worker, how long a claimed job stays a worker's
+    # without its heartbeat, how often an idle worker looks for due work, and how long
+    # finished jobs are kept (0 = for ever).
+    worker_concurrency: int = Field(8, ge=1, le=256)
+    job_lease_seconds: float = Field(60, gt=0)
+    worker_poll_seconds: float = Field(1.0, gt=0)
+    job_retention_days: int = Field(30, ge=0)
+    # Set by `doorstep serve` (unless --no-worker): each server process runs a worker.
+    worker_in_process: bool = False
     log_level: str = "INFO"
     log_json: bool = True
     # Gross rental yields (percent) by region name, postcode area or district, over the

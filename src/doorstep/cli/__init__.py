@@ -8,6 +8,7 @@ from doorstep.cli import (
     accounts,
     db,
     geo,
+    jobs,
     keys,
     offices,
     prices,
@@ -36,6 +37,8 @@ app.add_typer(prices.app, name="prices")
 app.add_typer(rents.app, name="rents")
 app.add_typer(valuation.app, name="valuation")
 app.add_typer(keys.app, name="keys")
+app.add_typer(jobs.app, name="jobs")
+app.command("worker")(jobs.worker)
 app.command("serve")(serve.serve)
 
 

@@ -4,6 +4,7 @@ from doorstep.models.account import Account
 from doorstep.models.base import Base
 from doorstep.models.geo import PostcodeUnit
 from doorstep.models.instance import InstanceKey
+from doorstep.models.job import Job
 from doorstep.models.lead import Lead, LeadEvent
 from doorstep.models.office import Office, OfficeCoverage
 from doorstep.models.status import Status
@@ -23,6 +24,7 @@ __all__ = [
     "Base",
     "IdempotencyKey",
     "InstanceKey",
+    "Job",
     "Lead",
     "LeadEvent",
     "Office",

@@ -1,0 +1,1 @@
+"""Imports every feature's job handlers, so that a worker knows every kind."""
