@@ -1,1 +1,3 @@
 """Imports every feature's job handlers, so that a worker knows every kind."""
+
+from doorstep.leads import events  # noqa: F401
