@@ -35,16 +35,34 @@ class Settings(BaseSettings):
     # Gross rental yields (percent) by region name, postcode area or district, over the
     # defaults in valuation/yields.py: DOORSTEP_RENTAL_YIELDS='{"London": 4.2, "NE": 7.5}'.
     rental_yields: dict[str, float] = Field(default_factory=dict)
+    # Lead Responder delivery (docs: AUTOMATION.md). No SMTP URL: e-mails are recorded as not
+    # sent. The URL's grammar is in responder/mail.py; check() refuses one that cannot work.
+    smtp_url: str = ""
+    # The sender when an office has no address of its own.
+    mail_from: str = ""
 
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
 
     def check(self) -> None:
+        """Refuse to start with settings that cannot work (RuntimeError, saying which)."""
+        # Imported when checking: everything imports config, so config imports no feature
+        # package as it loads.
+        from doorstep.responder.mail import SmtpUrlError, check_mail_from, check_smtp_url
+
         if self.is_production and self.secret_key == "development-only-secret-key":
             raise RuntimeError(
                 "DOORSTEP_SECRET_KEY must be set when DOORSTEP_ENVIRONMENT=production"
             )
+        try:
+            check_smtp_url(self.smtp_url)
+        except SmtpUrlError as e:
+            raise RuntimeError(f"DOORSTEP_SMTP_URL: {e}") from None
+        try:
+            check_mail_from(self.mail_from)
+        except ValueError as e:
+            raise RuntimeError(f"DOORSTEP_MAIL_FROM: {e}") from None
 
 
 @lru_cache
