@@ -23,12 +23,15 @@ from doorstep.offices.hours import (
 OFFICE = parse_hours("Mon-Fri 09:00-17:30, Sat 09:00-13:00")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
-def uk(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UK).astimezone(UTC)  # type: ignore[misc]
+def uk(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """A UK wall-clock time, as UTC."""
+    return datetime(year, month, day, hour, minute, tzinfo=UK).astimezone(UTC)
 
 
 # -- the written form ---------------------------------------------------------------------------
@@ -186,7 +189,7 @@ def test_the_next_opening_after_hours_and_at_the_weekend():
     assert next_opening(OFFICE, uk(2026, 1, 14, 18, 0)) == uk(2026, 1, 15, 9, 0)
     assert next_opening(OFFICE, uk(2026, 1, 14, 7, 0)) == uk(2026, 1, 14, 9, 0)
     assert next_opening(OFFICE, uk(2026, 1, 17, 13, 0)) == uk(2026, 1, 19, 9, 0)
-    assert next_opening(OFFICE, uk(2026, 1, 14, 7, 0)).tzinfo is UTC  # type: ignore[union-attr]
+    assert next_opening(OFFICE, uk(2026, 1, 14, 7, 0)).tzinfo is UTC
 
 
 def test_the_next_opening_across_the_clock_changes():
