@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # Gross rental yields (percent) by region name, postcode area or district, over the
     # defaults in valuation/yields.py: DOORSTEP_RENTAL_YIELDS='{"London": 4.2, "NE": 7.5}'.
     rental_yields: dict[str, float] = Field(default_factory=dict)
+    # Lead Responder delivery (docs: AUTOMATION.md). No SMTP URL: e-mails are recorded as not
+    # sent. The URL's grammar is in responder/mail.py; check() refuses one that cannot work.
+    smtp_url: str = ""
+    # The sender when an office has no address of its own.
+    mail_from: str = ""
 
     @field_validator("environment", mode="before")
     @classmethod
@@ -60,7 +65,11 @@ class Settings(BaseSettings):
         return self.environment == "production"
 
     def check(self) -> None:
-        """Refuse settings a server must not start with (RuntimeError, one message each)."""
+        """Refuse settings a server must not start with (RuntimeError, saying which)."""
+        # Imported when checking: everything imports config, so config imports no feature
+        # package as it loads.
+        from doorstep.responder.mail import SmtpUrlError, check_mail_from, check_smtp_url
+
         if self.environment not in ENVIRONMENTS:
             raise RuntimeError(
                 f"DOORSTEP_ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)} "
@@ -72,6 +81,14 @@ class Settings(BaseSettings):
                 f"(it is {len(self.secret_key.encode())}); leave it unset and Doorstep "
                 "generates a random key and keeps it in the database."
             )
+        try:
+            check_smtp_url(self.smtp_url)
+        except SmtpUrlError as e:
+            raise RuntimeError(f"DOORSTEP_SMTP_URL: {e}") from None
+        try:
+            check_mail_from(self.mail_from)
+        except ValueError as e:
+            raise RuntimeError(f"DOORSTEP_MAIL_FROM: {e}") from None
 
 
 @lru_cache
