@@ -33,6 +33,7 @@ from doorstep.ops import health
 from doorstep.ops import logging as ops_logging
 from doorstep.ops.middleware import RequestContextMiddleware
 from doorstep.reports import pages as reports_pages
+from doorstep.responder import pages as responder_pages
 from doorstep.statuses import api as statuses_api
 from doorstep.statuses import pages as statuses_pages
 from doorstep.tokens import pages as tokens_pages
@@ -219,6 +220,7 @@ def create_app() -> FastAPI:
     for router in api_routers:
         app.include_router(router)
     app.include_router(about.router)
+    app.include_router(responder_pages.router)
     app.include_router(auth_pages.router)
     for pages in DASHBOARD_PAGES:
         app.include_router(pages.router)

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     smtp_url: str = ""
     # The sender when an office has no address of its own.
     mail_from: str = ""
+    # Where people and providers reach Doorstep: links in messages (the lead's page in an
+    # office alert, unsubscribe), provider callbacks.
+    public_url: str = "http://127.0.0.1:8000"
 
     @field_validator("environment", mode="before")
     @classmethod

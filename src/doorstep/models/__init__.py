@@ -17,6 +17,7 @@ from doorstep.models.token import (
 )
 from doorstep.models.user import User, UserOffice
 from doorstep.models.valuation import PriceIndex, RentalEvidence, Sale, ValuationModel
+from doorstep.models.workflow import Suppression, Workflow
 
 __all__ = [
     "Account",
@@ -36,8 +37,10 @@ __all__ = [
     "RequestLog",
     "Sale",
     "Status",
+    "Suppression",
     "TokenUsage",
     "User",
     "UserOffice",
     "ValuationModel",
+    "Workflow",
 ]
