@@ -180,14 +180,19 @@ def test_every_page_fits_a_phone_screen(
             "/statuses",
             "/developer",
             "/reports",
+            "/automation",
+            "/automation/workflows/new",
+            "/automation/jobs",
             "/about",
         ]:
             page.goto(path)
             assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
-            # Every form field has a visible label.
+            # Every form field on show has a visible label (the workflow editor hides the
+            # fields a step's action does not use).
             unlabelled = page.evaluate(
                 """() => [...document.querySelectorAll(
                     'input:not([type=hidden]), select, textarea')]
+                  .filter(el => el.offsetParent !== null)
                   .filter(el => !(el.labels && [...el.labels].some(l =>
                       l.offsetParent !== null && !l.classList.contains('sr-only'))))
                   .map(el => el.id || el.name)"""
@@ -330,5 +335,48 @@ def test_on_a_phone_chart_labels_stay_legible_and_token_rows_fit(
         assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth + 1")
         assert page.get_by_role("button", name="Revoke").first.is_visible()
         assert "failed · last used" in page.get_by_test_id("token-small").first.inner_text()
+    finally:
+        context.close()
+
+
+def test_an_admin_writes_a_workflow_previews_it_and_sees_it_on_the_automation_page(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    client,
+    owner,
+):
+    create_lead_api(client, owner, first_name="Tyler", last_name="Durden")
+    admin = make_user(owner.account_id)
+    context, page = new_page(chromium, live_server)
+    try:
+        sign_in(page, admin.email)
+        page.get_by_role("link", name="Automation").click()
+        page.get_by_role("link", name="New workflow").click()
+        page.get_by_label("Name").fill("Instant reply")
+        page.get_by_label("Sale").check()
+        step = page.locator("fieldset[data-step]").last
+        # Only the fields of the chosen action show.
+        assert not step.get_by_label(re.compile("^Subject")).is_visible()
+        step.get_by_label("Action", exact=True).select_option("email_lead")
+        assert step.get_by_label(re.compile("^Subject")).is_visible()
+        assert not step.get_by_label(re.compile("^Text message")).is_visible()
+        step.get_by_label(re.compile("^Subject")).fill("Thanks {{ lead.first_name }}")
+        step.get_by_label(re.compile("^Message")).fill("{{ office.name }} will call you.")
+        page.get_by_role("button", name="Preview").click()
+        preview = page.locator("#preview")
+        preview.get_by_text("Thanks Tyler").wait_for()
+        assert "Nottingham will call you." in preview.inner_text()
+        page.get_by_role("button", name="Save workflow").click()
+        page.wait_for_url("**/automation")
+        row = page.locator("tr[data-workflow-id]")
+        assert "Instant reply" in row.inner_text() and "E-mail the lead" in row.inner_text()
+        row.get_by_role("button", name=re.compile("Turn off")).click()
+        page.locator("tr[data-workflow-id] .badge", has_text="Off").wait_for()
+        # A mistake is shown at its field, focusable from the summary.
+        page.locator("tr[data-workflow-id] a").first.click()
+        page.locator("fieldset[data-step]").first.get_by_label("After").fill("soon")
+        page.get_by_role("button", name="Save workflow").click()
+        page.get_by_role("alert").first.wait_for()
+        assert "is not a duration" in page.locator("#step-0-after-errors").inner_text()
     finally:
         context.close()

@@ -34,6 +34,7 @@ from doorstep.ops import logging as ops_logging
 from doorstep.ops.middleware import RequestContextMiddleware
 from doorstep.reports import pages as reports_pages
 from doorstep.responder import pages as responder_pages
+from doorstep.responder import public as responder_public
 from doorstep.statuses import api as statuses_api
 from doorstep.statuses import pages as statuses_pages
 from doorstep.tokens import pages as tokens_pages
@@ -78,7 +79,14 @@ Decisions where the v103 documentation is silent:
 
 
 STATIC = Path(__file__).parent / "web" / "static"
-DASHBOARD_PAGES = (leads_pages, offices_pages, statuses_pages, tokens_pages, reports_pages)
+DASHBOARD_PAGES = (
+    leads_pages,
+    offices_pages,
+    statuses_pages,
+    tokens_pages,
+    reports_pages,
+    responder_pages,
+)
 
 
 def _api_error(
@@ -130,7 +138,7 @@ def _allowed_methods(request: Request) -> list[str]:
 def _page_methods(request: Request) -> list[str]:
     """The dashboard's pages are not in the OpenAPI schema: ask their routers."""
     methods: set[str] = set()
-    for module in (auth_pages, about, *DASHBOARD_PAGES):
+    for module in (auth_pages, about, responder_public, *DASHBOARD_PAGES):
         for route in module.router.routes:
             regex = getattr(route, "path_regex", None)
             if regex is not None and regex.match(request.url.path):
@@ -220,7 +228,7 @@ def create_app() -> FastAPI:
     for router in api_routers:
         app.include_router(router)
     app.include_router(about.router)
-    app.include_router(responder_pages.router)
+    app.include_router(responder_public.router)
     app.include_router(auth_pages.router)
     for pages in DASHBOARD_PAGES:
         app.include_router(pages.router)

@@ -215,7 +215,13 @@ def on_change(session: Session, change: LeadChange) -> None:
         )
 
 
-def unsubscribe(session: Session, account_id: int, lead_id: int, channel: str) -> str | None:
+def unsubscribe(
+    session: Session,
+    account_id: int,
+    lead_id: int,
+    channel: str,
+    workflow_id: int | None = None,
+) -> str | None:
     """Put the lead's person on the account's suppression list (once); the account's name,
     or None when the lead no longer exists."""
     lead = session.scalar(select(Lead).where(Lead.account_id == account_id, Lead.id == lead_id))
@@ -242,7 +248,7 @@ def unsubscribe(session: Session, account_id: int, lead_id: int, channel: str) -
                     lead_id=lead_id,
                     account_id=account_id,
                     kind="unsubscribed",
-                    data={"channel": channel},
+                    data={"channel": channel, "workflow_id": workflow_id},
                 )
             )
     return session.scalar(select(Account.name).where(Account.id == account_id))

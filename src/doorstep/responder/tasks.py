@@ -126,22 +126,34 @@ def _unsubscribe_signer() -> URLSafeSerializer:
     return URLSafeSerializer(keys.current(), salt="doorstep.unsubscribe")
 
 
-def unsubscribe_url(account_id: int, lead_id: int, channel: str = "email") -> str:
-    token = _unsubscribe_signer().dumps({"a": account_id, "l": lead_id, "c": channel})
+@dataclass(frozen=True)
+class Unsubscribe:
+    account_id: int
+    lead_id: int
+    channel: str
+    workflow_id: int | None  # the workflow whose message carried the link
+
+
+def unsubscribe_url(
+    account_id: int, lead_id: int, channel: str = "email", workflow_id: int | None = None
+) -> str:
+    token = _unsubscribe_signer().dumps(
+        {"a": account_id, "l": lead_id, "c": channel, "w": workflow_id}
+    )
     return f"{get_settings().public_url.rstrip('/')}/unsubscribe/{token}"
 
 
-def read_unsubscribe(token: str) -> tuple[int, int, str] | None:
+def read_unsubscribe(token: str) -> Unsubscribe | None:
     try:
         data = _unsubscribe_signer().loads(token)
     except BadSignature:
         return None
     if not isinstance(data, dict):
         return None
-    a, lead, c = data.get("a"), data.get("l"), data.get("c")
+    a, lead, c, w = data.get("a"), data.get("l"), data.get("c"), data.get("w")
     if not isinstance(a, int) or not isinstance(lead, int) or c not in ("email", "sms"):
         return None
-    return a, lead, c
+    return Unsubscribe(a, lead, c, w if isinstance(w, int) else None)
 
 
 # -- the step ----------------------------------------------------------------------------
@@ -180,8 +192,19 @@ def _sender(ctx: Context) -> tuple[str, str]:
     return address, name
 
 
+NO_SMTP = "no SMTP server (set DOORSTEP_SMTP_URL)"
+
+
+def _no_smtp(work: Work) -> bool:
+    """No SMTP server is configured: the step is recorded as not sent (the demo's case)."""
+    if get_settings().smtp_url.strip():
+        return False
+    note(work, "not_sent", NO_SMTP)
+    return True
+
+
 def _send(work: Work, msg: mail.OutgoingEmail) -> bool:
-    """True when sent; False (noted) when there is no SMTP server."""
+    """True when sent; False when there is no SMTP server."""
     mailer = mail.mailer_from_url(get_settings().smtp_url)
     try:
         mailer.send(msg)
@@ -195,6 +218,8 @@ def _send(work: Work, msg: mail.OutgoingEmail) -> bool:
 
 
 def _email_lead(work: Work, ctx: Context) -> None:
+    if _no_smtp(work):
+        return
     step = work.payload["step"]
     from_address, from_name = _sender(ctx)
     marketing = bool(work.payload.get("marketing"))
@@ -202,7 +227,11 @@ def _email_lead(work: Work, ctx: Context) -> None:
     html = _render(step["html"], ctx, html=True) if step.get("html") else None
     unsubscribe = None
     if marketing:
-        unsubscribe = unsubscribe_url(int(work.job.account_id or 0), int(work.job.lead_id or 0))
+        unsubscribe = unsubscribe_url(
+            int(work.job.account_id or 0),
+            int(work.job.lead_id or 0),
+            workflow_id=work.payload.get("workflow_id"),
+        )
         text += f"\n\n--\nNo more e-mails like this: {unsubscribe}\n"
         if html is not None:
             html += f'<p style="font-size:small"><a href="{unsubscribe}">Unsubscribe</a></p>'
@@ -221,7 +250,7 @@ def _email_lead(work: Work, ctx: Context) -> None:
     if _send(work, msg):
         note(work, "sent", f"E-mail “{msg.subject}” to {msg.to}", message_id=msg.message_id)
     else:
-        note(work, "not_sent", "no SMTP server (set DOORSTEP_SMTP_URL)", subject=msg.subject)
+        note(work, "not_sent", NO_SMTP, subject=msg.subject)
 
 
 def _office_alert_text(ctx: Context, link: str) -> str:
@@ -250,6 +279,8 @@ def _notify_office(work: Work, ctx: Context) -> None:
     if not to:
         note(work, "not_sent", "the office has no e-mail address and no negotiators")
         return
+    if _no_smtp(work):
+        return
     from_address, from_name = _sender(ctx)
     link = f"{get_settings().public_url.rstrip('/')}/leads/{work.job.lead_id}"
     lead = ctx.lead
@@ -271,7 +302,7 @@ def _notify_office(work: Work, ctx: Context) -> None:
             headers={"X-Doorstep-Lead": str(work.job.lead_id)},
         )
         if not _send(work, msg):
-            note(work, "not_sent", "no SMTP server (set DOORSTEP_SMTP_URL)", subject=subject)
+            note(work, "not_sent", NO_SMTP, subject=subject)
             return
         sent.append(address)
     note(work, "sent", f"Office alert to {', '.join(sent)}", subject=subject)

@@ -54,3 +54,25 @@
     }
   }, true);
 })();
+// The workflow editor shows each step only the fields its action uses (without script, all
+// of them are shown, each saying which actions use it).
+(function () {
+  "use strict";
+  function sync(select) {
+    var step = select.closest("[data-step]");
+    if (!step) return;
+    step.querySelectorAll("[data-for]").forEach(function (field) {
+      var used = field.getAttribute("data-for").split(" ");
+      field.hidden = select.value === "" || used.indexOf(select.value) < 0;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("[data-step-action]")) sync(event.target);
+  });
+  function syncAll(root) {
+    root.querySelectorAll("[data-step-action]").forEach(sync);
+  }
+  document.addEventListener("DOMContentLoaded", function () { syncAll(document); });
+  // Pages reached through hx-boost arrive without a DOMContentLoaded of their own.
+  document.addEventListener("htmx:load", function (event) { syncAll(event.detail.elt); });
+})();
