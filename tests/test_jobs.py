@@ -284,3 +284,22 @@ def test_a_server_process_runs_a_worker_unless_told_not_to(engine, monkeypatch):
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_serve_runs_work_in_its_processes_unless_told_not_to(engine, monkeypatch):
+    import os
+
+    ran: dict = {}
+    monkeypatch.setattr("doorstep.cli.serve.uvicorn.run", lambda *a, **kw: ran.update(kw))
+    monkeypatch.delenv("DOORSTEP_WORKER_IN_PROCESS", raising=False)  # serve sets it
+    from doorstep.config import get_settings
+
+    try:
+        assert runner.invoke(cli, ["serve"]).exit_code == 0
+        assert os.environ["DOORSTEP_WORKER_IN_PROCESS"] == "true"
+        assert runner.invoke(cli, ["serve", "--no-worker"]).exit_code == 0
+        assert os.environ["DOORSTEP_WORKER_IN_PROCESS"] == "false"
+    finally:
+        monkeypatch.undo()
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        get_settings.cache_clear()

@@ -49,6 +49,7 @@ def test_the_budget_is_read_off_the_server(engine):
 def test_serve_shrinks_the_workers_pools_to_fit(engine, monkeypatch):
     ran = {}
     monkeypatch.setattr("doorstep.cli.serve.uvicorn.run", lambda *a, **kw: ran.update(kw))
+    monkeypatch.delenv("DOORSTEP_WORKER_IN_PROCESS", raising=False)  # serve sets it
     monkeypatch.setattr(pool_budget, "available", lambda engine: 30)
     monkeypatch.delenv("DOORSTEP_DB_POOL_SIZE", raising=False)
     try:
@@ -69,6 +70,7 @@ def test_serve_shrinks_the_workers_pools_to_fit(engine, monkeypatch):
 def test_serve_keeps_a_pool_size_the_operator_set(engine, monkeypatch, tmp_path):
     ran = {}
     monkeypatch.setattr("doorstep.cli.serve.uvicorn.run", lambda *a, **kw: ran.update(kw))
+    monkeypatch.delenv("DOORSTEP_WORKER_IN_PROCESS", raising=False)  # serve sets it
     monkeypatch.setattr(pool_budget, "available", lambda engine: 30)
     monkeypatch.delenv("DOORSTEP_DB_POOL_SIZE", raising=False)
     (tmp_path / ".env").write_text("DOORSTEP_DB_POOL_SIZE=20\n")  # set in .env, not the shell
@@ -97,6 +99,7 @@ def test_serve_starts_when_the_limit_cannot_be_read(engine, monkeypatch):
 
     ran = {}
     monkeypatch.setattr("doorstep.cli.serve.uvicorn.run", lambda *a, **kw: ran.update(kw))
+    monkeypatch.delenv("DOORSTEP_WORKER_IN_PROCESS", raising=False)  # serve sets it
     monkeypatch.setattr(pool_budget, "available", refuse)
     r = runner.invoke(cli, ["serve"])
     assert r.exit_code == 0, r.output

@@ -402,3 +402,28 @@ def test_the_lead_page_shows_what_the_responder_did(engine, client, owner, smtp,
     page = client.get(f"/leads/{lead['id']}").text
     assert "Lead Responder: workflow “Spring campaign: instant reply”" in page
     assert "E-mail to the lead: sent" in page and "Thanks Marla" in page
+
+
+def test_the_demo_answers_every_lead_and_says_why_nothing_was_sent(engine, client, monkeypatch):
+    monkeypatch.delenv("DOORSTEP_SMTP_URL", raising=False)
+    get_settings.cache_clear()
+    r = runner.invoke(cli, ["demo", "--json"])
+    assert r.exit_code == 0, r.output
+    demo = json.loads(r.stdout)
+    token = demo["token"]
+    r = client.post(
+        "/api/v103/leads",
+        json={"type": "vendor", "first_name": "Marla", "last_name": "Singer",
+              "email": "m@example.com", "phone": "07986000000", "postcode": "NG1 5FS"},
+        headers={"X-API-KEY": token},
+    )  # fmt: skip
+    assert r.status_code == 200
+    _drain(engine)
+    assert [(t["action"], t["outcome"], t["detail"]) for t in _timeline(r.json()["id"])] == [
+        ("email_lead", "not_sent", "no SMTP server (set DOORSTEP_SMTP_URL)"),
+        ("notify_office", "not_sent", "no SMTP server (set DOORSTEP_SMTP_URL)"),
+    ]
+    # running the demo again keeps the one workflow
+    runner.invoke(cli, ["demo", "--json"])
+    r = runner.invoke(cli, ["workflows", "list", "--account", str(demo["account_id"]), "--json"])
+    assert [w["name"] for w in json.loads(r.stdout)["workflows"]] == ["Instant reply to every lead"]

@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 from doorstep.accounts.service import create_account
 from doorstep.auth.passwords import hash_password
 from doorstep.models import Account, User
+from doorstep.offices.contact import OfficeContact, set_contact
 from doorstep.offices.service import create_office, list_offices
+from doorstep.responder.service import import_many, list_workflows
 from doorstep.tokens.service import create_token, list_tokens, revoke_token
 from doorstep.users.service import create_user
 
@@ -31,6 +33,26 @@ DEMO_OFFICES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+DEMO_HOURS = "Mon-Fri 09:00-17:30, Sat 09:00-13:00"
+DEMO_WORKFLOW = {
+    "name": "Instant reply to every lead",
+    "enabled": True,
+    "trigger": "lead.created",
+    "steps": [
+        {
+            "after": "0s",
+            "action": "email_lead",
+            "subject": "Thank you, {{ lead.first_name }}: {{ office.name or account.name }} "
+            "has your enquiry",
+            "body": "Hello {{ lead.first_name }},\n\nThank you for getting in touch with "
+            "{{ account.name }}. {{ office.name or 'Our team' }} has your enquiry and will "
+            "call you shortly.\n\n{{ office.sender_name or account.name }}\n",
+        },
+        {"after": "0s", "action": "notify_office"},
+    ],
+}
+
+
 @dataclass
 class Demo:
     account: Account
@@ -48,7 +70,21 @@ def ensure_demo(session: Session) -> Demo:
     existing = {o.name for o in list_offices(session, account.id)}
     for name, postcode, coverage in DEMO_OFFICES:
         if name not in existing:
-            create_office(session, account.id, name, postcode, [coverage])
+            office = create_office(session, account.id, name, postcode, [coverage])
+            slug = name.lower()
+            set_contact(
+                session,
+                office,
+                OfficeContact(
+                    email=f"{slug}@demo-brand.example",
+                    sender_name=f"Demo Brand {name}",
+                    opening_hours=DEMO_HOURS,
+                ),
+            )
+    # The Lead Responder's demo: every lead answered at once and its office alerted (with
+    # no SMTP server set, the lead's timeline shows them as not sent).
+    if not list_workflows(session, account.id):
+        import_many(session, account.id, [DEMO_WORKFLOW])
     # A token is shown once, so every run makes a new one; the previous run's is revoked
     # rather than left to pile up in the Developer tab.
     for old in list_tokens(session, account.id):
