@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.config import get_settings
 from doorstep.db import SessionDep
-from doorstep.errors import ValidationFailed, path_id
+from doorstep.errors import ValidationFailed
+from doorstep.numbers import path_id, whole
 from doorstep.tokens import requestlog, service
 from doorstep.tokens.service import NewToken
 from doorstep.web.forms import refuse_nul
@@ -86,12 +87,12 @@ def create_token(
     form = {"name": name, "rate_limit": rate_limit}
     limit: int | None = None
     if rate_limit.strip():
-        if not rate_limit.strip().isdigit():
+        limit = whole(rate_limit.strip())
+        if limit is None:
             errors = {"rate_limit": ["Requests a minute: a whole number, 0 for unlimited."]}
             return _page(
                 request, session, user.account_id, form=form, errors=errors, status_code=422
             )
-        limit = int(rate_limit)
     try:
         new = service.create_token(session, user.account_id, name, limit)
     except ValidationFailed as e:
