@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.config import get_settings
 from doorstep.db import SessionDep
-from doorstep.errors import ValidationFailed
+from doorstep.errors import DoorstepError, ValidationFailed
+from doorstep.http import parse_json
 from doorstep.numbers import path_id, whole
 from doorstep.tokens import requestlog, service
 from doorstep.tokens.service import NewToken
@@ -115,12 +116,16 @@ def revoke_token(request: Request, token_id: str, user: AdminUser, session: Sess
 
 
 def _pretty(body: str | None) -> str | None:
+    """The body indented when the API could read it as JSON, else as received: a logged body
+    may be anything a client sent (1,000 levels deep, a 5,000-digit number, "\\ud800")."""
     if not body:
         return body
     try:
-        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    except ValueError:
+        pretty = json.dumps(parse_json(body.encode()), indent=2, ensure_ascii=False)
+        pretty.encode()  # an escaped lone surrogate read back has no UTF-8 form
+    except (DoorstepError, UnicodeEncodeError):
         return body
+    return pretty
 
 
 @router.get("/developer/requests/{entry_id}")
