@@ -279,6 +279,36 @@ def test_a_log_entry_opens_to_body_status_error_and_lead(client, owner):
     assert "Bodyshow" in full and "Open lead #" in full
 
 
+def test_a_logged_body_of_any_shape_opens_in_the_request_log(client, owner):
+    """The entry's page read the body back with json.loads and printed it indented: 1,000
+    levels (Python's recursion limit), a 5,000-digit number or an escaped lone surrogate in a
+    logged body made the page a 500."""
+    bodies = [
+        b"[" * 1000 + b"]" * 1000,
+        b'{"a": ' * 400 + b"1" + b"}" * 400,
+        b'{"n": ' + b"9" * 5000 + b"}",
+        b'{"first_name": "\\ud800"}',
+        b'{"meta": {"a": "b"}, "type": "sale"}',
+    ]
+    for body in bodies:
+        r = client.post(
+            "/api/v103/leads",
+            content=body,
+            headers={**owner.headers, "Content-Type": "application/json"},
+        )
+        assert 400 <= r.status_code < 500, r.text
+    admin(client, owner)
+    entry_ids = re.findall(r'data-request-id="(\d+)"', client.get("/developer").text)
+    assert len(entry_ids) == len(bodies)
+    for entry_id, body in zip(reversed(entry_ids), bodies, strict=True):
+        for headers in ({}, {"HX-Request": "true"}):
+            r = client.get(f"/developer/requests/{entry_id}", headers=headers)
+            assert r.status_code == 200, (body[:20], r.text[:200])
+            assert "Request body as received" in r.text
+    last = client.get(f"/developer/requests/{entry_ids[0]}").text
+    assert "{\n  &#34;meta&#34;: {\n    &#34;a&#34;: &#34;b&#34;" in last  # still indented
+
+
 def test_another_accounts_log_entries_are_not_found(client, owner, other):
     client.get("/api/v103/offices", headers=other.headers)
     admin(client, owner)

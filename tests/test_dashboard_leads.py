@@ -258,6 +258,24 @@ def test_the_lead_page_shows_a_valuation_with_comparables(client, owner):
         assert value in html, value
 
 
+def test_only_web_addresses_become_links_on_the_lead_page(client, owner):
+    lead = create_lead_api(
+        client, owner, advert_url="https://example.com/ad/1", advert_image="http://example.com/1"
+    )
+    old = create_lead_api(client, owner)
+    # Stored before the API refused other schemes.
+    set_lead_values(
+        old["id"], advert_url="javascript:alert(document.cookie)", advert_image="data:,hi"
+    )
+    sign_in(client, make_user(owner.account_id))
+    html = client.get(f"/leads/{lead['id']}").text
+    assert '<a href="https://example.com/ad/1" rel="noopener noreferrer"' in html
+    assert '<a href="http://example.com/1" rel="noopener noreferrer"' in html
+    html = client.get(f"/leads/{old['id']}").text
+    assert "<dd>javascript:alert(document.cookie)</dd>" in html and "<dd>data:,hi</dd>" in html
+    assert 'href="javascript:' not in html and 'href="data:' not in html
+
+
 def test_lead_actions_and_the_timeline(client, owner):
     lead = create_lead_api(client, owner)
     lid = lead["id"]

@@ -185,3 +185,84 @@ def test_nan_and_infinity_are_not_json(client, owner, const):
     r = raw_post(client, owner, b'{"first_name": ' + const.encode() + b"}")
     assert r.status_code == 400
     assert const in r.json()["message"]
+
+
+def nested(levels: int, inner: str = '"x"') -> str:
+    """A JSON value of ``levels`` objects one inside the other (built as text: json.dumps
+    recurses)."""
+    return '{"a": ' * levels + inner + "}" * levels
+
+
+def with_fields(**raw_values: str) -> bytes:
+    """A valid lead body with fields given as raw JSON text."""
+    body = json.dumps(lead_body())[:-1]
+    return (body + "".join(f', "{k}": {v}' for k, v in raw_values.items()) + "}").encode()
+
+
+def test_a_field_nested_hundreds_of_levels_deep_is_422_naming_it(client, owner):
+    """The NUL check walked meta by recursion: 450 levels were a RecursionError, a 500."""
+    deep = nested(600)
+    r = raw_post(client, owner, with_fields(meta=deep, questionnaire=f"[{deep}]", x=deep))
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == {
+        name: ["Must not nest objects or arrays more than 32 levels deep."]
+        for name in ("meta", "questionnaire", "x")
+    }
+    r = client.post(
+        URL + "/valuation",
+        content=with_fields(type='"vendor"', postcode='"DE1 1JX"', appointment_availability=deep),
+        headers={**owner.headers, "Content-Type": "application/json", "Idempotency-Key": "k"},
+    )
+    assert r.status_code == 422 and list(r.json()["errors"]) == ["appointment_availability"]
+    lid = client.post(URL, json=lead_body(), headers=owner.headers).json()["id"]
+    r = client.patch(
+        f"{URL}/{lid}",
+        content=f'{{"meta": {deep}}}'.encode(),
+        headers={**owner.headers, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and list(r.json()["errors"]) == ["meta"]
+
+
+def test_nesting_is_read_up_to_32_levels(client, owner):
+    assert raw_post(client, owner, with_fields(x=nested(32))).status_code == 200
+    r = raw_post(client, owner, with_fields(x=nested(33)))
+    assert r.status_code == 422 and list(r.json()["errors"]) == ["x"]
+    r = raw_post(client, owner, ("[" * 40 + "]" * 40).encode())
+    assert r.status_code == 422 and list(r.json()["errors"]) == ["body"]
+
+
+def test_an_integer_of_more_than_4300_digits_is_422_naming_its_field(client, owner):
+    """json turns digits into an int, and int() refuses more than 4,300: it was a 500."""
+    long = "9" * 4301
+    r = raw_post(
+        client,
+        owner,
+        with_fields(office_id=long, meta=f'{{"a": -{long}}}', x=f"[{long}]", y=long + ".5"),
+    )
+    assert r.status_code == 422, r.text
+    reason = ["Must not contain a number of more than 4300 digits."]
+    assert r.json()["errors"] == {"office_id": reason, "meta": reason, "x": reason}
+    # 4,300 digits are read; the field's own rules answer.
+    for field in ("office_id", "property_bedrooms"):
+        r = raw_post(client, owner, with_fields(**{field: "9" * 4300}))
+        assert r.status_code == 422 and list(r.json()["errors"]) == [field]
+        assert r.json()["errors"][field] != reason
+    lid = client.post(URL, json=lead_body(), headers=owner.headers).json()["id"]
+    r = client.patch(
+        f"{URL}/{lid}",
+        content=f'{{"status": {long}}}'.encode(),
+        headers={**owner.headers, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and r.json()["errors"] == {"status": reason}
+    assert raw_post(client, owner, long.encode()).json()["errors"] == {"body": reason}
+
+
+def test_the_nul_check_walks_any_depth_without_recursion():
+    from doorstep.http import has_nul
+
+    value: object = "a\x00b"
+    for _ in range(10_000):
+        value = {"k": [value]}
+    assert has_nul(value)
+    assert not has_nul({"k": [["clean"] * 3]})
+    assert has_nul({"a\x00": "key"})

@@ -81,8 +81,64 @@ def test_every_failing_field_is_named_at_once(client, owner):
     ],
 )
 def test_string_length_limits_hold_at_the_boundary(client, owner, field, ok, too_long):
-    assert post(client, owner, lead_body(**{field: "x" * ok})).status_code == 200
-    assert field in errors_of(post(client, owner, lead_body(**{field: "x" * too_long})))
+    def sized(n: int) -> str:
+        web = "https://example.com/" if field in ("advert_url", "advert_image") else ""
+        return web + "x" * (n - len(web))
+
+    assert post(client, owner, lead_body(**{field: sized(ok)})).status_code == 200
+    assert field in errors_of(post(client, owner, lead_body(**{field: sized(too_long)})))
+
+
+NOT_WEB_ADDRESSES = [
+    "javascript:alert(document.cookie)",
+    "JavaScript:alert(1)",
+    " javascript:alert(1)",
+    "\x01javascript:alert(1)",
+    "java\tscript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "ftp://files.example.com/plan.pdf",
+    "www.agency.co.uk/property/1",
+    "//www.agency.co.uk/property/1",
+    "https:www.agency.co.uk",
+    "https://",
+    "http:///path",
+    "https://[::1",
+    "mailto:a@example.com",
+]
+
+
+@pytest.mark.parametrize("value", NOT_WEB_ADDRESSES)
+@pytest.mark.parametrize("path", [URL, URL + "/valuation"])
+def test_advert_addresses_must_be_http_or_https(client, owner, value, path):
+    body = lead_body(
+        type="vendor", postcode="DE1 1JX", email="nope", advert_url=value, advert_image=value
+    )
+    r = client.post(path, json=body, headers=owner.headers)
+    errs = errors_of(r)  # every failing field at once, as the other rules
+    assert set(errs) == {"email", "advert_url", "advert_image"}
+    assert errs["advert_url"] == [
+        "Must be an http:// or https:// address, such as https://example.com/."
+    ]
+    assert "advert_url" in r.json()["message"]
+
+
+def test_web_addresses_are_kept_as_sent(client, owner):
+    url, image = (
+        "HTTPS://www.Agency.co.uk/property/7?ref=rightmove#photos",
+        "http://img.example/1.jpg",
+    )
+    lead = post(client, owner, lead_body(advert_url=f"  {url} ", advert_image=image)).json()
+    assert (lead["advert_url"], lead["advert_image"]) == (url, image)
+
+
+def test_advert_addresses_cannot_be_patched(client, owner):
+    lead = post(client, owner, lead_body()).json()
+    r = client.patch(
+        f"{URL}/{lead['id']}",
+        json={"advert_url": "javascript:alert(1)", "advert_image": "https://example.com/a.jpg"},
+        headers=owner.headers,
+    )
+    assert set(errors_of(r)) == {"advert_url", "advert_image"}
 
 
 @pytest.mark.parametrize("field", ["postcode", "advert_postcode"])

@@ -1,13 +1,18 @@
-"""Property-based: whatever an integrator sends, the API answers with a 2xx or 4xx, never 5xx."""
+"""Property-based: whatever an integrator sends, or an admin types into the dashboard, the
+answer is a 2xx, 3xx or 4xx, never a 5xx."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from doorstep import numbers
 from doorstep.leads.schemas import LeadCreate, LeadUpdate
 
 FIELDS = sorted(set(LeadCreate.model_fields) | set(LeadUpdate.model_fields) | {"id", "status"})
@@ -105,3 +110,144 @@ def test_random_person_queries_never_cause_a_server_error(
         headers=owner.headers,
     )
     assert r.status_code in (200, 422), r.text
+
+
+# Numbers: only ASCII digits are numbers. str.isdigit() is true for all of these, and int()
+# reads most of them as digits ("١" is 1).
+OTHER_DIGITS = "²³¹١٢٣٠٤٥٦٧٨٩۱۲۳०१२३০১২০１２３４５６７８９߀߁๓၃᠓𝟙𝟚"
+other_digits = st.text(alphabet=st.sampled_from(OTHER_DIGITS), min_size=1, max_size=6)
+numberish = st.one_of(
+    other_digits,
+    st.text(alphabet=st.sampled_from("0123456789" + OTHER_DIGITS + " _+-."), max_size=12),
+    st.integers(min_value=0, max_value=2**40).map(str),
+    st.text(max_size=20),
+)
+path_part = numberish.filter(lambda s: s not in ("", ".", ".."))
+
+
+def in_path(raw: str) -> str:
+    return quote(raw, safe="")
+
+
+@SETTINGS
+@given(raw=path_part)
+def test_random_lead_ids_in_api_paths_never_cause_a_server_error(client, owner, big_limit, raw):
+    r = client.get(f"/api/v103/leads/{in_path(raw)}", headers=owner.headers)
+    assert r.status_code in (200, 404), r.text
+    if r.status_code == 200:
+        assert numbers.is_digits(raw) and r.json()["id"] == int(raw)
+    r = client.patch(
+        f"/api/v103/leads/{in_path(raw)}", json={"first_name": "Marla"}, headers=owner.headers
+    )
+    assert r.status_code in (200, 404), r.text
+    assert r.status_code == 404 or numbers.is_digits(raw)
+
+
+NUMBER_FIELDS = ["office_id", "property_bedrooms", "property_bathrooms", "property_receptions"]
+
+
+@SETTINGS
+@given(field=st.sampled_from(NUMBER_FIELDS), text=other_digits)
+def test_other_scripts_digits_are_never_a_number_in_a_body(client, owner, big_limit, field, text):
+    from tests.conftest import lead_body
+
+    r = client.post("/api/v103/leads", json=lead_body(**{field: text}), headers=owner.headers)
+    assert r.status_code == 422, r.text
+    assert field in r.json()["errors"]
+
+
+@SETTINGS
+@given(status=other_digits)
+def test_other_scripts_digits_are_never_a_status_id(client, owner, big_limit, status):
+    from tests.conftest import create_lead_api
+
+    lead = create_lead_api(client, owner)
+    r = client.patch(
+        f"/api/v103/leads/{lead['id']}", json={"status": status}, headers=owner.headers
+    )
+    assert r.status_code == 422, r.text
+    assert list(r.json()["errors"]) == ["status"]
+
+
+# The dashboard, signed in as an admin: every filter, address and form with arbitrary text.
+
+
+@dataclass
+class Admin:
+    client: Any
+    csrf: str
+    lead_id: int
+    office_id: int
+
+    def post(self, path: str, data: dict[str, str]) -> Any:
+        return self.client.post(
+            path, data={**data, "csrf_token": self.csrf}, follow_redirects=False
+        )
+
+
+@pytest.fixture
+def admin(client, owner) -> Admin:
+    from tests.conftest import create_lead_api
+    from tests.factories import make_user, page_csrf, sign_in
+
+    lead = create_lead_api(client, owner)
+    client.get("/api/v103/leads/424242", headers=owner.headers)  # a failure in the log
+    sign_in(client, make_user(owner.account_id))
+    return Admin(client, page_csrf(client, "/leads"), lead["id"], owner.offices["Derby"])
+
+
+FILTERS = {
+    "/leads": ["type", "source", "stage", "status", "office", "from", "to", "q", "page"],
+    "/developer": ["token", "status", "path", "since", "until", "before"],
+    "/reports": ["start", "end"],
+    "/offices/route": ["postcode"],
+}
+FRAGMENT = {"/leads": "inbox-results", "/developer": "request-log"}
+
+
+@SETTINGS
+@given(data=st.data(), page=st.sampled_from(sorted(FILTERS)), fragment=st.booleans())
+def test_random_dashboard_filters_never_cause_a_server_error(admin, data, page, fragment):
+    params = data.draw(st.dictionaries(st.sampled_from(FILTERS[page]), numberish, max_size=4))
+    headers = {"HX-Request": "true", "HX-Target": FRAGMENT.get(page, "")} if fragment else {}
+    r = admin.client.get(page, params=params, headers=headers)
+    assert r.status_code in (200, 422), r.text  # 422: a NUL character
+
+
+@SETTINGS
+@given(page=st.sampled_from(["/leads/{}", "/offices/{}", "/developer/requests/{}"]), raw=path_part)
+def test_random_dashboard_addresses_never_cause_a_server_error(admin, page, raw):
+    r = admin.client.get(page.format(in_path(raw)))
+    assert r.status_code in (200, 404), r.text
+    if r.status_code == 200:
+        assert numbers.is_digits(raw) or page.format(raw) == "/offices/route"
+
+
+FORMS = {
+    "/leads/{lead}/status": ["status_id"],
+    "/leads/{lead}/office": ["office_id"],
+    "/leads/{lead}/next-action": ["next_action", "do"],
+    "/leads/{lead}/notes": ["note"],
+    "/leads/{lead}/refer": ["office_id", "note"],
+    "/offices": ["name", "postcode", "coverage", "is_default"],
+    "/offices/{office}": ["name", "postcode", "coverage", "is_default"],
+    "/statuses": ["name", "stage"],
+    "/statuses/{status}/delete": [],
+    "/developer/tokens": ["name", "rate_limit"],
+    "/developer/tokens/{token}/revoke": [],
+}
+
+
+@SETTINGS
+@given(data=st.data(), form=st.sampled_from(sorted(FORMS)), own_ids=st.booleans())
+def test_random_dashboard_forms_never_cause_a_server_error(admin, data, form, own_ids):
+    fields = data.draw(st.fixed_dictionaries({}, optional=dict.fromkeys(FORMS[form], numberish)))
+    ids = {"lead": admin.lead_id, "office": admin.office_id}
+    path = form.format(
+        **{
+            name: ids.get(name, 1) if own_ids else in_path(data.draw(path_part))
+            for name in ("lead", "office", "status", "token")
+        }
+    )
+    r = admin.post(path, fields)
+    assert r.status_code in (200, 303, 404, 409, 422), r.text

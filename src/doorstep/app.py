@@ -71,6 +71,11 @@ Decisions where the v103 documentation is silent:
 * PATCH of a field that exists on the lead but cannot change (`type`, `email`, `phone`, ...)
   is a 422 naming it; fields unknown to the API are ignored.
 * `next_action_date` without a UTC offset is taken as UTC.
+* `advert_url` and `advert_image` must be `http://` or `https://` addresses with a host: any
+  other scheme (`javascript:`, `data:`, `ftp:`) or none is a 422 naming the field.
+* A field whose value nests objects or arrays more than 32 levels deep, or holds an integer of
+  more than 4,300 digits, is a 422 naming it (an unknown field too: it cannot be read to be
+  ignored).
 * Postcode geography: Source: Office for National Statistics licensed under the Open Government
   Licence v.3.0. Contains OS data © Crown copyright and database right 2025. Contains Royal Mail
   data © Royal Mail copyright and database right 2025. Contains GeoPlace data © Local Government

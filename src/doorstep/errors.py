@@ -78,10 +78,3 @@ MAX_ID = 2**31 - 1
 
 def is_row_id(value: int) -> bool:
     return 1 <= value <= MAX_ID
-
-
-def path_id(raw: str, what: str) -> int:
-    """An id from a URL path. Anything but a positive integer is simply not found."""
-    if not raw.isdigit() or len(raw) > 10 or not is_row_id(int(raw)):
-        raise NotFound(f"There is no {what} {raw}.")
-    return int(raw)

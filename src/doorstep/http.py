@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, TypeVar
 
 import orjson
@@ -57,7 +58,51 @@ def _reject_constant(name: str) -> Any:
     raise _NotJSON(name)
 
 
+class _LongNumber:
+    """An integer of more digits than Python reads (``sys.get_int_max_str_digits()``)."""
+
+
+def _read_int(digits: str) -> int | _LongNumber:
+    limit = sys.get_int_max_str_digits()  # 0: no limit
+    if limit and len(digits.lstrip("-")) > limit:
+        return _LongNumber()
+    return int(digits)
+
+
+# Levels of objects and arrays in a field's value: no lead field nests more than two, and
+# everything that later walks a value (NUL check, byte limits, the request log's view) stays
+# well clear of Python's recursion limit.
+MAX_NESTING = 32
+TOO_DEEP = f"Must not nest objects or arrays more than {MAX_NESTING} levels deep."
+TOO_LONG = f"Must not contain a number of more than {sys.get_int_max_str_digits()} digits."
+
+
+def _unreadable(value: Any) -> str | None:
+    """Why a parsed value cannot be taken further, if it cannot (walked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, _LongNumber):
+            return TOO_LONG
+        if isinstance(v, dict | list):
+            if depth >= MAX_NESTING:
+                return TOO_DEEP
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return None
+
+
 def parse_json(raw: bytes) -> Any:
+    """The body as JSON, or the contract's 400; a 422 naming each top-level field (``body``
+    for a body that is not an object) that nests too deeply or holds too long a number."""
+    data = _parse(raw)
+    fields = data.items() if isinstance(data, dict) else [("body", data)]
+    errors = {str(k): [reason] for k, v in fields if (reason := _unreadable(v))}
+    if errors:
+        raise ValidationFailed(errors)
+    return data
+
+
+def _parse(raw: bytes) -> Any:
     try:
         # orjson is the fast path; anything it refuses (or reads differently: huge integers,
         # lone surrogates) goes through json, which also gives the messages below.
@@ -65,7 +110,7 @@ def parse_json(raw: bytes) -> Any:
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_int=_read_int)
     except UnicodeDecodeError as e:
         raise MalformedJSON(f"The request body is not valid UTF-8 (byte {e.start}).") from None
     except RecursionError:
@@ -84,13 +129,19 @@ def parse_json(raw: bytes) -> Any:
 
 
 def has_nul(value: Any) -> bool:
-    """NUL characters cannot be stored in PostgreSQL text; no real field needs one."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_nul(v) for v in value)
+    """NUL characters cannot be stored in PostgreSQL text; no real field needs one.
+    Walked without recursion: whatever the nesting, the answer is not a RecursionError."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if "\x00" in v:
+                return True
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
     return False
 
 

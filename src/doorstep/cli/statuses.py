@@ -2,6 +2,7 @@ from typing import Annotated, Any
 
 import typer
 
+from doorstep import numbers
 from doorstep.accounts.service import get_account
 from doorstep.cli.common import JsonOpt, emit, session
 from doorstep.models.status import STAGES
@@ -14,8 +15,8 @@ _STAGE_BY_NAME = {v.lower(): k for k, v in STAGES.items()}
 
 def _stage(value: str) -> int:
     v = value.strip().lower()
-    if v.isdigit():
-        return int(v)
+    if (stage := numbers.whole(v)) is not None:
+        return stage
     if v in _STAGE_BY_NAME:
         return _STAGE_BY_NAME[v]
     raise typer.BadParameter("use 50/Unread, 100/'In progress' or 150/Closed")

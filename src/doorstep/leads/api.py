@@ -11,12 +11,13 @@ from fastapi.responses import JSONResponse
 
 from doorstep import idempotency
 from doorstep.auth.api_key import Api, Call
-from doorstep.errors import ValidationFailed, path_id
+from doorstep.errors import ValidationFailed
 from doorstep.http import NUL_REASON, has_nul, validate
 from doorstep.leads import examples, service
 from doorstep.leads.schemas import LeadCreate, LeadUpdate
 from doorstep.leads.serialize import LEAD_KEYS, LeadObject, read_lead
 from doorstep.models import Lead
+from doorstep.numbers import path_id
 from doorstep.ops import metrics
 
 router = APIRouter(prefix="/api/v103", tags=["Leads"])

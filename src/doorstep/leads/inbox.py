@@ -18,13 +18,13 @@ from doorstep.leads.service import scope_conditions, scoped
 from doorstep.models import Lead
 from doorstep.models.base import uk_midnight
 from doorstep.models.status import STAGES
+from doorstep.numbers import row_id, whole
 
 PAGE_SIZE = 50
 
 
-def _int(value: str | None) -> int | None:
-    v = (value or "").strip()
-    return int(v) if v.isdigit() and len(v) < 10 else None
+def _strip(value: str | None) -> str:
+    return (value or "").strip()
 
 
 def _date(value: str | None) -> date | None:
@@ -56,16 +56,16 @@ class InboxFilters:
         f.type = t if t in LEAD_TYPES else ""
         s = (params.get("source") or "").strip().lower()
         f.source = s if s in SOURCES else ""
-        stage = _int(params.get("stage"))
+        stage = whole(_strip(params.get("stage")))
         f.stage = stage if stage in STAGES else None
-        f.status = _int(params.get("status"))
-        f.office = _int(params.get("office"))
+        f.status = row_id(_strip(params.get("status")))
+        f.office = row_id(_strip(params.get("office")))
         f.date_from = _date(params.get("from"))
         f.date_to = _date(params.get("to"))
         if f.date_from and f.date_to and f.date_from > f.date_to:
             f.problems.append("The 'from' date is after the 'to' date, so no lead can match.")
         f.q = (params.get("q") or "").strip()[:100]
-        f.page = max(1, _int(params.get("page")) or 1)
+        f.page = max(1, whole(_strip(params.get("page"))) or 1)
         return f
 
     def params(self) -> dict[str, Any]:
@@ -106,7 +106,7 @@ def search_conditions(q: str, dialect: str) -> list[ColumnElement[bool]]:
         # A full postcode is only ever a postcode: no need to test names and emails.
         pc = postcodes.canonical(q)
         return [or_(has(Lead.postcode, pc), has(Lead.advert_postcode, pc))]
-    digits = re.sub(r"\D", "", q)
+    digits = re.sub(r"[^0-9]", "", q)  # \D would keep other scripts' digits
     phone_like = len(digits) >= 4 and len(digits) >= len(re.sub(r"[\s()+-]", "", q)) - 1
     conds: list[ColumnElement[bool]] = []
     if phone_like:

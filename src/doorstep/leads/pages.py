@@ -19,6 +19,7 @@ from doorstep.leads.api import lead_id_of
 from doorstep.leads.schemas import LEAD_TYPES, SOURCES, LeadUpdate
 from doorstep.models import Office
 from doorstep.models.base import from_local_input, to_local_input
+from doorstep.numbers import row_id
 from doorstep.offices.service import list_offices, office_name
 from doorstep.statuses.service import list_statuses
 from doorstep.web.forms import refuse_nul
@@ -140,9 +141,9 @@ def move_office(
 ) -> Response:
     lid = lead_id_of(lead_id)
     service.get_lead_model(session, actor, lid)
-    if not office_id.strip().isdigit():
+    oid = row_id(office_id.strip())
+    if oid is None:
         return redirect(request, f"/leads/{lid}", "Choose the office to move the lead to.", "error")
-    oid = int(office_id)
     try:
         service.update_lead(session, actor, lid, LeadUpdate(office_id=oid))
     except ValidationFailed as e:
@@ -212,12 +213,13 @@ def refer(
 ) -> Response:
     lid = lead_id_of(lead_id)
     service.get_lead_model(session, actor, lid)
-    if not office_id.strip().isdigit():
+    oid = row_id(office_id.strip())
+    if oid is None:
         return redirect(
             request, f"/leads/{lid}", "Choose the office to refer the lead to.", "error"
         )
     try:
-        new = workflow.refer(session, actor, lid, int(office_id), note)
+        new = workflow.refer(session, actor, lid, oid, note)
     except ValidationFailed as e:
         return _fail(request, session, f"/leads/{lid}", e)
     # Back to the lead being worked ("this one stays as it is"); the copy is linked from it.

@@ -9,9 +9,11 @@ import json
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, get_args
+from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -94,6 +96,30 @@ def _check_email(v: str) -> str:
     except EmailNotValidError as e:
         raise ValueError(f"Must be a valid email address: {e}") from None
     return v
+
+
+WEB_SCHEMES = ("http", "https")
+
+
+def is_web_url(value: Any) -> bool:
+    """An http:// or https:// address with a host: the only addresses the dashboard links to
+    (``javascript:``, ``data:`` and the like would run or show something of the sender's)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:  # an unclosed IPv6 bracket, say
+        return False
+    return parts.scheme.lower() in WEB_SCHEMES and bool(parts.hostname)
+
+
+def _check_web_url(v: str) -> str:
+    if not is_web_url(v):
+        raise ValueError("Must be an http:// or https:// address, such as https://example.com/.")
+    return v
+
+
+WebUrl = Annotated[str, StringConstraints(max_length=255), AfterValidator(_check_web_url)]
 
 
 def _check_meta(v: Any, *, allow_null_values: bool = False) -> dict[str, str | None]:
@@ -196,8 +222,17 @@ class LeadCreate(_Body):
     advert_postcode: Postcode | None = Field(
         None, description="2–10 characters; a UK postcode is returned in canonical form."
     )
-    advert_url: Str255 | None = None
-    advert_image: Str255 | None = None
+    advert_url: WebUrl | None = Field(
+        None,
+        description="The advert the lead enquired about: an http:// or https:// address, max "
+        "255 (any other scheme, or none, is a 422).",
+        examples=["https://www.agency.co.uk/property/7362"],
+    )
+    advert_image: WebUrl | None = Field(
+        None,
+        description="The advert's image: an http:// or https:// address, max 255.",
+        examples=["https://www.agency.co.uk/images/7362-1.jpg"],
+    )
     message: Str255 | None = None
     appointment_availability: dict[str, Any] | None = Field(
         None, description="Object of strings or lists of strings, at most 1,024 bytes as JSON."

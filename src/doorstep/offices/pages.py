@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from doorstep.accounts.service import get_account
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.db import SessionDep
-from doorstep.errors import ValidationFailed, path_id
+from doorstep.errors import ValidationFailed
 from doorstep.geo.postcodes import canonical, routing_parts
 from doorstep.models import Lead, Office
+from doorstep.numbers import path_id
 from doorstep.offices import contact, routing, service
 from doorstep.offices.contact import OfficeContact
 from doorstep.web.forms import refuse_nul

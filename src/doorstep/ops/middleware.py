@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from doorstep import db, statements
+from doorstep import db, numbers, statements
 from doorstep.errors import PayloadTooLarge
 from doorstep.ops import metrics
 from doorstep.ops.logging import request_id_var
@@ -42,8 +42,8 @@ class RequestContextMiddleware:
         state["request_id"] = rid
         ctx = request_id_var.set(rid)
 
-        declared = headers.get("content-length", "")
-        too_large = declared.isdigit() and int(declared) > self.max_body
+        declared = numbers.whole(headers.get("content-length"))
+        too_large = declared is not None and declared > self.max_body
         captured = bytearray()
         received = 0
         limit = self.max_body

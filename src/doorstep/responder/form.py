@@ -9,6 +9,8 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from doorstep.numbers import row_id, whole
+
 STEP_FIELDS = ("action", "after", "subject", "body", "html", "text", "in", "url", "marketing")
 # Each action's own fields (the editor shows only these for a step of that action).
 ACTION_FIELDS = {
@@ -32,8 +34,9 @@ def to_definition(form: FormData) -> dict[str, Any]:
     for key in LIST_FILTERS:
         values = [str(v) for v in form.getlist(f"when-{key}") if str(v).strip()]
         if values:
-            when[key] = [int(v) if key == "office_id" and v.isascii() and v.isdigit() else v
-                         for v in values]  # fmt: skip
+            when[key] = [
+                n if key == "office_id" and (n := row_id(v)) is not None else v for v in values
+            ]
     for key in TEXT_FILTERS:
         values = _split(str(form.get(f"when-{key}") or ""))
         if values:
@@ -75,8 +78,8 @@ def to_definition(form: FormData) -> dict[str, Any]:
 
 
 def _is_count(form: FormData) -> bool:
-    value = str(form.get("step-count") or "0")
-    return value.isascii() and value.isdigit() and int(value) <= 50
+    n = whole(str(form.get("step-count") or "0"))
+    return n is not None and n <= 50
 
 
 def field_of(problem: str) -> tuple[str, str]:

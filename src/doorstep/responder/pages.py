@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.db import SessionDep
-from doorstep.errors import ValidationFailed, path_id
+from doorstep.errors import ValidationFailed
 from doorstep.jobs import queue
 from doorstep.leads.labels import source_name
 from doorstep.leads.schemas import LEAD_TYPES, SOURCES
 from doorstep.models import Lead
 from doorstep.models.job import JOB_STATES
+from doorstep.numbers import path_id, row_id
 from doorstep.offices import service as offices
 from doorstep.responder import form as wf_form
 from doorstep.responder import service, stats
@@ -177,13 +178,14 @@ async def preview(request: Request, user: AdminUser, session: SessionDep) -> Res
     """The messages a chosen lead would get from the workflow as it stands in the editor."""
     posted = await request.form()
     raw = str(posted.get("preview-lead") or "").strip()
+    lead_id = row_id(raw)
     items: list[dict[str, Any]] = []
     problem = None
     ctx = None
-    if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
+    if lead_id is None:
         problem = "Choose a lead to preview with."
     else:
-        ctx = load_context(session, user.account_id, int(raw))
+        ctx = load_context(session, user.account_id, lead_id)
         if ctx is None:
             problem = f"There is no lead {raw}."
     if ctx is not None:
@@ -214,7 +216,7 @@ def jobs_page(
     request: Request, user: AdminUser, session: SessionDep, state: str = "", before: str = ""
 ) -> Response:
     state = state if state in JOB_STATES else ""
-    before_id = int(before) if before.isascii() and before.isdigit() and len(before) < 10 else None
+    before_id = row_id(before)
     rows = queue.listing(
         session, account_id=user.account_id, state=state or None, before_id=before_id, limit=50
     )
@@ -237,7 +239,7 @@ async def retry_jobs(request: Request, user: AdminUser, session: SessionDep) -> 
     if posted.get("all"):
         ids = queue.failed_ids(session, user.account_id)
     else:
-        ids = [int(str(v)) for v in posted.getlist("job") if str(v).isascii() and str(v).isdigit()]
+        ids = [n for v in posted.getlist("job") if (n := row_id(str(v))) is not None]
     done = queue.retry(session, ids, user.account_id)
     return redirect(
         request,

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.db import SessionDep
-from doorstep.errors import Conflict, ValidationFailed, path_id
+from doorstep.errors import Conflict, ValidationFailed
 from doorstep.models import Lead
 from doorstep.models.status import STAGES
+from doorstep.numbers import path_id, whole
 from doorstep.statuses import service
 from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import redirect, render
@@ -63,7 +64,7 @@ def create_status(
     name: Annotated[str, Form()] = "",
     stage: Annotated[str, Form()] = "",
 ) -> Response:
-    stage_id = int(stage) if stage.strip().isdigit() else 0
+    stage_id = whole(stage.strip()) or 0  # 0 is no stage: refused with the others
     try:
         status = service.create_status(session, user.account_id, name, stage_id)
     except ValidationFailed as e:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from doorstep import numbers
 from doorstep.errors import Conflict, NotFound, ValidationFailed, is_row_id
 from doorstep.models import Lead, Status
 from doorstep.models.status import STAGES
@@ -22,8 +23,11 @@ def list_statuses(session: Session, account_id: int) -> list[Status]:
 def resolve(session: Session, account_id: int, value: str | int) -> Status | None:
     """A status by id or by name (case-insensitive), within the account's statuses."""
     q = visible(account_id)
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-        return session.scalar(q.where(Status.id == int(value))) if is_row_id(int(value)) else None
+    if isinstance(value, str) and numbers.is_digits(value.strip()):
+        sid = numbers.row_id(value.strip())  # None: more than any id
+        return session.scalar(q.where(Status.id == sid)) if sid is not None else None
+    if isinstance(value, int):
+        return session.scalar(q.where(Status.id == value)) if is_row_id(value) else None
     return session.scalar(
         q.where(func.lower(Status.name) == value.strip().lower()).order_by(Status.id).limit(1)
     )
@@ -36,7 +40,7 @@ def create_status(session: Session, account_id: int, name: str, stage_id: int) -
         errors["name"] = ["The name must be 1 to 50 characters."]
     elif resolve(session, account_id, name) is not None:
         errors["name"] = [f"A status named '{name}' already exists."]
-    elif name.isdigit():
+    elif numbers.is_digits(name):
         errors["name"] = ["A status name cannot be only digits (digits select a status by id)."]
     if stage_id not in STAGES:
         errors["stage"] = [

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.config import get_settings
 from doorstep.db import SessionDep
-from doorstep.errors import ValidationFailed, path_id
+from doorstep.errors import DoorstepError, ValidationFailed
+from doorstep.http import parse_json
+from doorstep.numbers import path_id, whole
 from doorstep.tokens import requestlog, service
 from doorstep.tokens.service import NewToken
 from doorstep.web.forms import refuse_nul
@@ -86,12 +88,12 @@ def create_token(
     form = {"name": name, "rate_limit": rate_limit}
     limit: int | None = None
     if rate_limit.strip():
-        if not rate_limit.strip().isdigit():
+        limit = whole(rate_limit.strip())
+        if limit is None:
             errors = {"rate_limit": ["Requests a minute: a whole number, 0 for unlimited."]}
             return _page(
                 request, session, user.account_id, form=form, errors=errors, status_code=422
             )
-        limit = int(rate_limit)
     try:
         new = service.create_token(session, user.account_id, name, limit)
     except ValidationFailed as e:
@@ -114,12 +116,16 @@ def revoke_token(request: Request, token_id: str, user: AdminUser, session: Sess
 
 
 def _pretty(body: str | None) -> str | None:
+    """The body indented when the API could read it as JSON, else as received: a logged body
+    may be anything a client sent (1,000 levels deep, a 5,000-digit number, "\\ud800")."""
     if not body:
         return body
     try:
-        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    except ValueError:
+        pretty = json.dumps(parse_json(body.encode()), indent=2, ensure_ascii=False)
+        pretty.encode()  # an escaped lone surrogate read back has no UTF-8 form
+    except (DoorstepError, UnicodeEncodeError):
         return body
+    return pretty
 
 
 @router.get("/developer/requests/{entry_id}")

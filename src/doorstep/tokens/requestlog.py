@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from doorstep.errors import NotFound, is_row_id
+from doorstep.errors import NotFound
 from doorstep.models import ApiToken, RequestLog
 from doorstep.models.base import from_local_input, to_local_input
+from doorstep.numbers import is_digits, row_id
 
 PAGE_SIZE = 50
 _STATUS_CLASS = re.compile(r"^([1-5])xx$")
@@ -42,11 +43,10 @@ class LogFilters:
     @classmethod
     def parse(cls, params: dict[str, str]) -> LogFilters:
         f = cls()
-        t = (params.get("token") or "").strip()
-        f.token = int(t) if t.isdigit() and len(t) < 10 else None
+        f.token = row_id((params.get("token") or "").strip())
         s = (params.get("status") or "").strip().lower()
         if s and not (
-            s in ("ok", "failed") or _STATUS_CLASS.match(s) or (s.isdigit() and len(s) == 3)
+            s in ("ok", "failed") or _STATUS_CLASS.match(s) or (is_digits(s) and len(s) == 3)
         ):
             f.problems.append(
                 f"“{s}” is not a status filter: use a code such as 422, a class such as 4xx, "
@@ -57,8 +57,7 @@ class LogFilters:
         f.path = (params.get("path") or "").strip()[:200]
         f.since = _local_datetime(params.get("since"))
         f.until = _local_datetime(params.get("until"))
-        b = (params.get("before") or "").strip()
-        f.before = int(b) if b.isdigit() and len(b) <= 10 and is_row_id(int(b)) else None
+        f.before = row_id((params.get("before") or "").strip())
         return f
 
     def params(self) -> dict[str, Any]:

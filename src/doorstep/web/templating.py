@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from doorstep.auth import session as web_session
 from doorstep.leads.labels import property_type_name, source_name
+from doorstep.leads.schemas import is_web_url
 from doorstep.models.base import LONDON
 from doorstep.models.status import STAGES
 
@@ -108,6 +109,9 @@ env.filters["label"] = fmt_label
 env.filters["source"] = source_name
 env.filters["property_type"] = property_type_name
 env.globals["STAGES"] = STAGES
+# {% if url is web_url %}: only http(s) addresses become links; a value stored before the API
+# checked the scheme (javascript:, data:) is shown as text.
+env.tests["web_url"] = is_web_url
 
 
 def query(params: dict[str, Any], **changes: Any) -> str:
