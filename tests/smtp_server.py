@@ -13,6 +13,9 @@ CA (trustme): its certificate file is in the URL as ``?cafile=``.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import socket
 import ssl
 import tempfile
@@ -47,6 +50,11 @@ class _Handler:
     received: list[Received] = field(default_factory=list)
     # address -> the reply to its RCPT TO, e.g. "550 5.1.1 No such user"
     refusals: dict[str, str] = field(default_factory=dict)
+    # The next `holds` messages wait `hold_s` seconds before the server answers their DATA
+    # (a slow relay: a client can be killed mid-send). `data_started` is set at each DATA.
+    holds: int = 0
+    hold_s: float = 0.0
+    data_started: threading.Event = field(default_factory=threading.Event)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -57,6 +65,10 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.data_started.set()
+        if self.holds > 0:
+            self.holds -= 1
+            await asyncio.sleep(self.hold_s)
         raw = cast(bytes, envelope.original_content or envelope.content)
         login = session.auth_data.login.decode() if session.auth_data else None
         self.received.append(
@@ -116,6 +128,14 @@ class SmtpServer:
     @property
     def received(self) -> list[Received]:
         return self._handler.received
+
+    def hold(self, messages: int, seconds: float) -> threading.Event:
+        """The next `messages` wait `seconds` before their DATA is answered; returns the
+        event set when a DATA command arrives."""
+        self._handler.holds = messages
+        self._handler.hold_s = seconds
+        self._handler.data_started.clear()
+        return self._handler.data_started
 
     def refuse(self, address: str, reply: str = "550 5.1.1 No such user here") -> None:
         """Answer RCPT TO for `address` with `reply` (a 5xx refuses it, a 4xx defers it)."""

@@ -203,6 +203,13 @@ def _no_smtp(work: Work) -> bool:
     return True
 
 
+def _message_id(work: Work, sender: str, n: int = 0) -> str:
+    """The same Message-ID on every attempt of a job: an e-mail sent again after a worker
+    died mid-send is recognisably the same message to the recipient's mail system."""
+    domain = sender.rpartition("@")[2] or "doorstep.invalid"
+    return f"<doorstep.job{work.job.id}.{n}@{domain}>"
+
+
 def _send(work: Work, msg: mail.OutgoingEmail) -> bool:
     """True when sent; False when there is no SMTP server."""
     mailer = mail.mailer_from_url(get_settings().smtp_url)
@@ -236,6 +243,7 @@ def _email_lead(work: Work, ctx: Context) -> None:
         if html is not None:
             html += f'<p style="font-size:small"><a href="{unsubscribe}">Unsubscribe</a></p>'
     msg = mail.OutgoingEmail(
+        message_id=_message_id(work, from_address),
         to=ctx.lead["email"],
         to_name=ctx.lead.get("full_name") or "",
         subject=_render(step["subject"], ctx),
@@ -291,8 +299,9 @@ def _notify_office(work: Work, ctx: Context) -> None:
     )
     text = _render(step["body"], ctx) + f"\n\n{link}\n" if step.get("body") else None
     sent: list[str] = []
-    for address in dict.fromkeys(to):
+    for n, address in enumerate(dict.fromkeys(to)):
         msg = mail.OutgoingEmail(
+            message_id=_message_id(work, from_address, n),
             to=address,
             subject=subject,
             text=text or _office_alert_text(ctx, link),
