@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     smtp_url: str = ""
     # The sender when an office has no address of its own.
     mail_from: str = ""
+    # Where Twilio's REST API is reached: an edge, or a simulator speaking the same API.
+    twilio_api_url: str = "https://api.twilio.com"
 
     @property
     def is_production(self) -> bool:
@@ -50,6 +52,7 @@ class Settings(BaseSettings):
         # Imported when checking: everything imports config, so config imports no feature
         # package as it loads.
         from doorstep.responder.mail import SmtpUrlError, check_mail_from, check_smtp_url
+        from doorstep.responder.sms import check_twilio_api_url
 
         if self.is_production and self.secret_key == "development-only-secret-key":
             raise RuntimeError(
@@ -63,6 +66,10 @@ class Settings(BaseSettings):
             check_mail_from(self.mail_from)
         except ValueError as e:
             raise RuntimeError(f"DOORSTEP_MAIL_FROM: {e}") from None
+        try:
+            check_twilio_api_url(self.twilio_api_url)
+        except ValueError as e:
+            raise RuntimeError(f"DOORSTEP_TWILIO_API_URL: {e}") from None
 
 
 @lru_cache
