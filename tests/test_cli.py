@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 from typer.testing import CliRunner
 
@@ -30,16 +29,3 @@ def test_demo_sets_up_real_offices_and_prints_a_working_token(client, engine):
 def test_db_upgrade(engine):
     r = runner.invoke(cli, ["db", "upgrade"])
     assert r.exit_code == 0 and "up to date" in r.stdout
-
-
-def test_production_serve_refuses_the_development_secret(engine, monkeypatch):
-    from doorstep.config import get_settings
-
-    monkeypatch.delenv("DOORSTEP_SECRET_KEY", raising=False)
-    try:
-        r = runner.invoke(cli, ["serve", "--production"])
-        assert r.exit_code == 1
-        assert "DOORSTEP_SECRET_KEY" in r.stderr
-    finally:
-        os.environ.pop("DOORSTEP_ENVIRONMENT", None)  # set by `serve --production` itself
-        get_settings.cache_clear()

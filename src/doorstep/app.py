@@ -15,13 +15,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from doorstep import __version__, db, openapi, retention
+from doorstep.auth import keys
 from doorstep.auth import pages as auth_pages
 from doorstep.auth.dashboard import LoginRequired
 from doorstep.config import get_settings
 from doorstep.errors import DoorstepError, ValidationFailed
+from doorstep.jobs.worker import Worker
 from doorstep.leads import api as leads_api
 from doorstep.leads import pages as leads_pages
 from doorstep.offices import api as offices_api
@@ -30,6 +33,7 @@ from doorstep.ops import health
 from doorstep.ops import logging as ops_logging
 from doorstep.ops.middleware import RequestContextMiddleware
 from doorstep.reports import pages as reports_pages
+from doorstep.responder import pages as responder_pages
 from doorstep.statuses import api as statuses_api
 from doorstep.statuses import pages as statuses_pages
 from doorstep.tokens import pages as tokens_pages
@@ -136,15 +140,23 @@ def _page_methods(request: Request) -> list[str]:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Each worker prunes old request records now and then (retention.py)."""
-    minutes = get_settings().prune_interval_minutes
+    """Each server process prunes old records now and then (retention.py) and, under
+    ``doorstep serve`` without ``--no-worker``, runs durable work (jobs/)."""
+    settings = get_settings()
+    minutes = settings.prune_interval_minutes
     pruner = retention.Pruner(db.get_engine(), minutes * 60) if minutes else None
     app.state.pruner = pruner
     if pruner:
         pruner.start()
+    worker = Worker(db.get_engine()) if settings.worker_in_process else None
+    app.state.worker = worker
+    if worker:
+        worker.start()
     try:
         yield
     finally:
+        if worker:
+            worker.stop()
         if pruner:
             pruner.stop()
 
@@ -153,6 +165,11 @@ def create_app() -> FastAPI:
     settings = get_settings()
     settings.check()
     ops_logging.configure_once(settings.log_level, settings.log_json)
+    try:
+        keys.load(db.get_engine())
+    except SQLAlchemyError:
+        # The database is not reachable yet: the key is read on the first dashboard request.
+        log.warning("Could not read the session key from the database; will retry.")
     # The docs pages load Swagger UI and ReDoc from the package, not a CDN: an agency's server
     # may have no internet, and /docs is linked from every dashboard page.
     app = FastAPIOffline(
@@ -203,6 +220,7 @@ def create_app() -> FastAPI:
     for router in api_routers:
         app.include_router(router)
     app.include_router(about.router)
+    app.include_router(responder_pages.router)
     app.include_router(auth_pages.router)
     for pages in DASHBOARD_PAGES:
         app.include_router(pages.router)

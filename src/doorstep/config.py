@@ -2,8 +2,11 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENVIRONMENTS = ("development", "production")
+MIN_SECRET_KEY_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -27,9 +30,18 @@ class Settings(BaseSettings):
     request_log_days: int = Field(90, ge=0)
     # How often each server worker prunes old request records; 0 = never (doorstep db prune).
     prune_interval_minutes: int = Field(60, ge=0)
-    # Signs dashboard session cookies and CSRF tokens. Development gets a fixed key so
-    # `make run` works; production refuses to start without a real one (see check()).
-    secret_key: str = "development-only-secret-key"
+    # Signs dashboard session cookies, CSRF tokens and links. Empty: a random key generated
+    # on first start and kept in the database (auth/keys.py); never a key in the source.
+    secret_key: str = ""
+    # Durable work (jobs/): threads per worker, how long a claimed job stays a worker's
+    # without its heartbeat, how often an idle worker looks for due work, and how long
+    # finished jobs are kept (0 = for ever).
+    worker_concurrency: int = Field(8, ge=1, le=256)
+    job_lease_seconds: float = Field(60, gt=0)
+    worker_poll_seconds: float = Field(1.0, gt=0)
+    job_retention_days: int = Field(30, ge=0)
+    # Set by `doorstep serve` (unless --no-worker): each server process runs a worker.
+    worker_in_process: bool = False
     log_level: str = "INFO"
     log_json: bool = True
     # Gross rental yields (percent) by region name, postcode area or district, over the
@@ -42,21 +54,38 @@ class Settings(BaseSettings):
     mail_from: str = ""
     # Where Twilio's REST API is reached: an edge, or a simulator speaking the same API.
     twilio_api_url: str = "https://api.twilio.com"
+    # Where people and providers reach Doorstep: links in messages (the lead's page in an
+    # office alert, unsubscribe), provider callbacks.
+    public_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment_name(cls, value: object) -> object:
+        # "Production" and " production " are production, not an unknown name that slips
+        # past the production checks.
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
 
     def check(self) -> None:
-        """Refuse to start with settings that cannot work (RuntimeError, saying which)."""
+        """Refuse settings a server must not start with (RuntimeError, saying which)."""
         # Imported when checking: everything imports config, so config imports no feature
         # package as it loads.
         from doorstep.responder.mail import SmtpUrlError, check_mail_from, check_smtp_url
         from doorstep.responder.sms import check_twilio_api_url
 
-        if self.is_production and self.secret_key == "development-only-secret-key":
+        if self.environment not in ENVIRONMENTS:
             raise RuntimeError(
-                "DOORSTEP_SECRET_KEY must be set when DOORSTEP_ENVIRONMENT=production"
+                f"DOORSTEP_ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)} "
+                f"(it is {self.environment!r})."
+            )
+        if self.secret_key and len(self.secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise RuntimeError(
+                f"DOORSTEP_SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes "
+                f"(it is {len(self.secret_key.encode())}); leave it unset and Doorstep "
+                "generates a random key and keeps it in the database."
             )
         try:
             check_smtp_url(self.smtp_url)

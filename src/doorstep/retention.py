@@ -5,7 +5,8 @@ numbers. Entries older than ``DOORSTEP_REQUEST_LOG_DAYS`` (90 by default; 0 keep
 ever) are deleted. A token's totals (requests, successes, failures, last use) are counted
 apart (``token_usage``) and stay whole. ``Idempotency-Key`` records are deleted once past
 their window (``DOORSTEP_IDEMPOTENCY_TTL_HOURS``), as they replay nothing after it, and rate
-counters once past their minute.
+counters once past their minute. Finished durable work (done or failed jobs) goes after
+``DOORSTEP_JOB_RETENTION_DAYS`` (30).
 
 ``doorstep serve`` prunes at start and then every ``DOORSTEP_PRUNE_INTERVAL_MINUTES`` (60;
 0 = never) in each worker; ``doorstep db prune`` prunes at once."""
@@ -22,7 +23,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from doorstep.config import get_settings
-from doorstep.models import ApiToken, IdempotencyKey, RateCounter, RequestLog
+from doorstep.models import ApiToken, IdempotencyKey, Job, RateCounter, RequestLog
 from doorstep.models.base import utcnow
 from doorstep.tokens import service as tokens
 
@@ -37,6 +38,7 @@ class Pruned:
     request_logs: int = 0
     idempotency_keys: int = 0
     rate_counters: int = 0
+    jobs: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -80,7 +82,30 @@ def prune(engine: Engine, now: datetime | None = None) -> Pruned:
         window = int(now.timestamp() // 60)
         result = conn.execute(delete(RateCounter).where(RateCounter.window < window - 1))
         out.rate_counters = result.rowcount or 0
+    if settings.job_retention_days > 0:
+        out.jobs = _delete_finished_jobs(engine, now - timedelta(days=settings.job_retention_days))
     return out
+
+
+def _delete_finished_jobs(engine: Engine, cut: datetime) -> int:
+    """Done and failed jobs that ended before ``cut``, a batch per transaction, through the
+    finished_at index (pending work is never touched, however old)."""
+    deleted = 0
+    while True:
+        with engine.begin() as conn:
+            ids = list(
+                conn.scalars(
+                    select(Job.id)
+                    .where(Job.finished_at < cut, Job.state.in_(("done", "failed")))
+                    .order_by(Job.finished_at)
+                    .limit(BATCH)
+                )
+            )
+            if ids:
+                conn.execute(delete(Job).where(Job.id.in_(ids)))
+        deleted += len(ids)
+        if len(ids) < BATCH:
+            return deleted
 
 
 class Pruner:

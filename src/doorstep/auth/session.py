@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from doorstep.config import get_settings
+from doorstep.auth import keys
 
 SESSION_COOKIE = "doorstep_session"
 CSRF_COOKIE = "doorstep_csrf"
@@ -31,7 +31,7 @@ CSRF_HEADER = "x-csrf-token"
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(get_settings().secret_key, salt=salt)
+    return URLSafeTimedSerializer(keys.current(), salt=salt)
 
 
 def _secure(request: Request) -> bool:
@@ -76,7 +76,7 @@ def read(request: Request) -> tuple[int, int] | None:
 
 
 def _token_for(secret: str) -> str:
-    key = get_settings().secret_key.encode()
+    key = keys.current().encode()
     return hmac.new(key, b"csrf:" + secret.encode(), hashlib.sha256).hexdigest()
 
 

@@ -8,6 +8,8 @@ from doorstep.cli import (
     accounts,
     db,
     geo,
+    jobs,
+    keys,
     offices,
     prices,
     rents,
@@ -16,7 +18,9 @@ from doorstep.cli import (
     tokens,
     users,
     valuation,
+    workflows,
 )
+from doorstep.config import get_settings
 
 app = typer.Typer(
     help="Doorstep: lead management for UK estate and letting agents.",
@@ -33,7 +37,24 @@ app.add_typer(geo.app, name="geo")
 app.add_typer(prices.app, name="prices")
 app.add_typer(rents.app, name="rents")
 app.add_typer(valuation.app, name="valuation")
+app.add_typer(keys.app, name="keys")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(workflows.app, name="workflows")
+app.command("worker")(jobs.worker)
 app.command("serve")(serve.serve)
+
+
+@app.callback()
+def _settings_check() -> None:
+    # Every command refuses settings a server would refuse (an unknown environment name, a
+    # short secret key), before it touches anything.
+    try:
+        get_settings().check()
+    except RuntimeError as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
 app.command("demo")(serve.demo)
 
 

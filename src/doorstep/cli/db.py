@@ -17,7 +17,8 @@ def upgrade() -> None:
 @app.command("prune")
 def prune(as_json: bool = JsonOpt) -> None:
     """Delete request-log entries older than DOORSTEP_REQUEST_LOG_DAYS, expired
-    Idempotency-Key records and past rate-limit counters (the server does this hourly)."""
+    Idempotency-Key records, past rate-limit counters and jobs finished more than
+    DOORSTEP_JOB_RETENTION_DAYS ago (the server does this hourly)."""
     ensure_schema()
     days = get_settings().request_log_days
     pruned = retention.prune(db.get_engine())
@@ -26,6 +27,6 @@ def prune(as_json: bool = JsonOpt) -> None:
         {**pruned.as_dict(), "request_log_days": days},
         as_json,
         f"Deleted {pruned.request_logs} request-log entries (kept {kept}), "
-        f"{pruned.idempotency_keys} expired idempotency keys and {pruned.rate_counters} "
-        "rate counters.",
+        f"{pruned.idempotency_keys} expired idempotency keys, {pruned.rate_counters} "
+        f"rate counters and {pruned.jobs} finished jobs.",
     )

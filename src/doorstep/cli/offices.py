@@ -1,10 +1,13 @@
+from dataclasses import asdict, replace
 from typing import Annotated, Any
 
 import typer
 
 from doorstep.accounts.service import get_account
 from doorstep.cli.common import JsonOpt, emit, session
-from doorstep.offices import service
+from doorstep.errors import NotFound, is_row_id
+from doorstep.models import Office
+from doorstep.offices import contact, service
 
 app = typer.Typer(help="Branch offices and their postcode coverage.", no_args_is_help=True)
 
@@ -55,3 +58,30 @@ def list_(
         for r in rows
     )
     emit({"account_id": account, "offices": rows}, as_json, human or "No offices.")
+
+
+@app.command("contact")
+def contact_(
+    office_id: Annotated[int, typer.Argument(help="Office id.")],
+    email: Annotated[str | None, typer.Option("--email", help="Sender and alert address.")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="A UK number.")] = None,
+    sender_name: Annotated[str | None, typer.Option("--sender-name")] = None,
+    address: Annotated[str | None, typer.Option("--address")] = None,
+    hours: Annotated[
+        str | None,
+        typer.Option("--hours", help='UK time: "Mon-Fri 09:00-17:30, Sat 09:00-13:00".'),
+    ] = None,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Set how an office answers leads (only the options given change; "" clears one)."""
+    with session() as s:
+        office = s.get(Office, office_id) if is_row_id(office_id) else None
+        if office is None:
+            raise NotFound(f"There is no office {office_id}.")
+        now = contact.contact_of(office)
+        given = {"email": email, "phone": phone, "sender_name": sender_name,
+                 "address": address, "opening_hours": hours}  # fmt: skip
+        data = replace(now, **{k: v for k, v in given.items() if v is not None})
+        contact.set_contact(s, office, data)
+        out = {"id": office.id, "name": office.name, **asdict(contact.contact_of(office))}
+    emit(out, as_json, "\n".join(f"{k}: {v}" for k, v in out.items()))

@@ -26,7 +26,15 @@ def serve(
         typer.Option(
             "--production",
             help="Production mode: one worker per CPU unless --workers is given, trusts "
-            "X-Forwarded-* from the proxy, requires DOORSTEP_SECRET_KEY.",
+            "X-Forwarded-* from the proxy.",
+        ),
+    ] = False,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker",
+            help="Do not run durable work (messages, webhooks) in the server's processes; "
+            "run `doorstep worker` instead.",
         ),
     ] = False,
 ) -> None:
@@ -44,6 +52,9 @@ def serve(
         raise typer.Exit(1) from None
     ensure_schema()
     ops_logging.configure(settings.log_level, settings.log_json)
+    # Server processes read their settings from the environment when they start.
+    os.environ["DOORSTEP_WORKER_IN_PROCESS"] = "false" if no_worker else "true"
+    get_settings.cache_clear()
     _fit_pool(workers)
     if workers > 1:
         # prometheus_client adds up the processes' metrics through files in this folder.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from doorstep.auth.principal import Actor
 from doorstep.errors import NotFound, ValidationFailed
-from doorstep.leads import serialize
+from doorstep.leads import events, serialize
 from doorstep.leads.contact import normalise_email, normalise_phone
 from doorstep.leads.schemas import LeadCreate, LeadUpdate, check_questionnaire, compact_size
 from doorstep.models import Account, Lead, LeadEvent
@@ -132,10 +132,14 @@ class NewLead:
         assert lead is not None
         return lead
 
-    def as_dict(self) -> dict[str, Any]:
+    @cached_property
+    def _object(self) -> dict[str, Any]:
         return serialize.from_values(
             self.values, self.office_name, self.account_name, NEW_STATUS_NAME
         )
+
+    def as_dict(self) -> dict[str, Any]:
+        return self._object
 
 
 def create_lead(
@@ -196,7 +200,10 @@ def create_lead(
     account_name = actor.account_name
     if account_name is None:
         account_name = session.scalar(select(Account.name).where(Account.id == account_id))
-    return NewLead(values, route.office_name, account_name, session)
+    new = NewLead(values, route.office_name, account_name, session)
+    # The automation that follows (workflows, webhooks) commits with the lead or not at all.
+    events.emit(session, events.LEAD_CREATED, new.as_dict())
+    return new
 
 
 def scope_conditions(actor: Actor) -> list[ColumnElement[bool]]:
@@ -341,14 +348,24 @@ def update_lead(session: Session, actor: Actor, lead_id: int, data: LeadUpdate) 
         else:
             lead.questionnaire = pairs
             changed["questionnaire"] = data.questionnaire
+    fields = list(changed)
     try:
-        if "office_id" in sent and data.office_id is not None:
-            set_office(session, actor, lead, data.office_id)
+        if (
+            "office_id" in sent
+            and data.office_id is not None
+            and set_office(session, actor, lead, data.office_id)
+        ):
+            fields.append("office_id")
     except ValidationFailed as e:
         errors.update(e.errors or {})
+    old_status_id = lead.status_id
     try:
-        if "status" in sent and data.status is not None:
-            set_status(session, actor, lead, data.status)
+        if (
+            "status" in sent
+            and data.status is not None
+            and set_status(session, actor, lead, data.status)
+        ):
+            fields.append("status")
     except ValidationFailed as e:
         errors.update(e.errors or {})
     if errors:
@@ -357,7 +374,23 @@ def update_lead(session: Session, actor: Actor, lead_id: int, data: LeadUpdate) 
         record(session, actor, lead, "updated", fields=changed)
     lead.updated_at = utcnow()
     session.flush()
+    if fields:
+        _emit_update(session, lead, fields, old_status_id)
     return lead
+
+
+def _emit_update(session: Session, lead: Lead, fields: list[str], old_status_id: int) -> None:
+    obj = serialize.read_lead(session, lead.account_id, lead.id)
+    assert obj is not None
+    events.emit(session, events.LEAD_UPDATED, obj, {"fields": fields})
+    if "status" in fields:
+        old = statuses.name_of(session, old_status_id)
+        events.emit(
+            session,
+            events.LEAD_STATUS_CHANGED,
+            obj,
+            {"old_status": old, "status": obj["status"], "stage": obj["stage"]},
+        )
 
 
 def find_by_contact(

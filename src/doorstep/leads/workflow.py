@@ -211,9 +211,57 @@ def timeline(session: Session, actor: Actor, lead: Lead) -> list[TimelineEntry]:
                     _valuation_detail(d),
                 )
             )
+        elif e.kind == "responder_matched":
+            steps = d.get("steps") or []
+            out.append(
+                TimelineEntry(
+                    e.created_at,
+                    e.kind,
+                    f"Lead Responder: workflow “{d.get('workflow')}”",
+                    "Lead Responder",
+                    f"{len(steps)} step(s) queued: " + "; ".join(map(str, steps)),
+                )
+            )
+        elif e.kind == "responder":
+            out.append(
+                TimelineEntry(
+                    e.created_at,
+                    e.kind,
+                    f"{_ACTION_TITLES.get(str(d.get('action')), d.get('action'))}: "
+                    f"{_OUTCOMES.get(str(d.get('outcome')), d.get('outcome'))}",
+                    f"Lead Responder (“{d.get('workflow')}”)",
+                    d.get("detail"),
+                )
+            )
+        elif e.kind == "unsubscribed":
+            out.append(
+                TimelineEntry(
+                    e.created_at,
+                    e.kind,
+                    "Unsubscribed from follow-ups",
+                    "the person",
+                    f"by {d.get('channel', 'email')} link",
+                )
+            )
         else:
             out.append(TimelineEntry(e.created_at, e.kind, e.kind.replace("_", " "), by))
     return out
+
+
+_ACTION_TITLES = {
+    "email_lead": "E-mail to the lead",
+    "sms_lead": "Text to the lead",
+    "notify_office": "Office alert",
+    "set_next_action": "Next action date",
+    "webhook": "Webhook call",
+}
+_OUTCOMES = {
+    "sent": "sent",
+    "done": "done",
+    "not_sent": "not sent",
+    "failed": "failed",
+    "stopped": "stopped",
+}
 
 
 def _valuation_detail(d: dict[str, Any]) -> str | None:

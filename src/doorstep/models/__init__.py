@@ -3,6 +3,8 @@
 from doorstep.models.account import Account
 from doorstep.models.base import Base
 from doorstep.models.geo import PostcodeUnit
+from doorstep.models.instance import InstanceKey
+from doorstep.models.job import Job
 from doorstep.models.lead import Lead, LeadEvent
 from doorstep.models.office import Office, OfficeCoverage
 from doorstep.models.status import Status
@@ -15,12 +17,15 @@ from doorstep.models.token import (
 )
 from doorstep.models.user import User, UserOffice
 from doorstep.models.valuation import PriceIndex, RentalEvidence, Sale, ValuationModel
+from doorstep.models.workflow import Suppression, Workflow
 
 __all__ = [
     "Account",
     "ApiToken",
     "Base",
     "IdempotencyKey",
+    "InstanceKey",
+    "Job",
     "Lead",
     "LeadEvent",
     "Office",
@@ -32,8 +37,10 @@ __all__ = [
     "RequestLog",
     "Sale",
     "Status",
+    "Suppression",
     "TokenUsage",
     "User",
     "UserOffice",
     "ValuationModel",
+    "Workflow",
 ]

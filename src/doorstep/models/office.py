@@ -23,6 +23,13 @@ class Office(Base):
     # Located once when the postcode is set, so routing needs no look-up per request.
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
+    # How the office answers leads (Lead Responder): the sender of its messages, where its
+    # alerts go, and when it is open (offices/hours.py; UK time, bank holidays closed).
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    sender_name: Mapped[str | None] = mapped_column(String(100))
+    address: Mapped[str | None] = mapped_column(String(255))
+    opening_hours: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

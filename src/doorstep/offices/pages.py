@@ -15,7 +15,8 @@ from doorstep.db import SessionDep
 from doorstep.errors import ValidationFailed, path_id
 from doorstep.geo.postcodes import canonical, routing_parts
 from doorstep.models import Lead, Office
-from doorstep.offices import routing, service
+from doorstep.offices import contact, routing, service
+from doorstep.offices.contact import OfficeContact
 from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import is_fragment_request, redirect, render
 
@@ -135,7 +136,66 @@ def edit_page(request: Request, office_id: str, user: AdminUser, session: Sessio
         ),
         "is_default": office.id == account.default_office_id,
     }
-    return render(request, "offices/edit.html", {"office": office, "form": form, "errors": {}})
+    return _edit(request, office, form)
+
+
+def _edit(
+    request: Request,
+    office: Office,
+    form: dict[str, Any],
+    errors: dict[str, list[str]] | None = None,
+    contact_form: OfficeContact | None = None,
+    contact_errors: dict[str, list[str]] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "offices/edit.html",
+        {
+            "office": office,
+            "form": form,
+            "errors": errors or {},
+            "contact": contact_form or contact.contact_of(office),
+            "contact_errors": contact_errors or {},
+        },
+        status_code=status_code,
+    )
+
+
+def _form_of(session: Session, account_id: int, office: Office) -> dict[str, Any]:
+    account = get_account(session, account_id)
+    return {
+        "name": office.name,
+        "postcode": office.postcode or "",
+        "coverage": ", ".join(c.code for c in service.coverage_of(session, account_id, office.id)),
+        "is_default": office.id == account.default_office_id,
+    }
+
+
+@router.post("/offices/{office_id}/contact")
+def update_contact(
+    request: Request,
+    office_id: str,
+    user: AdminUser,
+    session: SessionDep,
+    email: Annotated[str, Form()] = "",
+    phone: Annotated[str, Form()] = "",
+    sender_name: Annotated[str, Form()] = "",
+    address: Annotated[str, Form()] = "",
+    opening_hours: Annotated[str, Form()] = "",
+) -> Response:
+    office = service.get_office(session, user.account_id, path_id(office_id, "office"))
+    data = OfficeContact(email, phone, sender_name, address, opening_hours)
+    try:
+        contact.set_contact(session, office, data)
+    except ValidationFailed as e:
+        session.rollback()
+        office = service.get_office(session, user.account_id, office.id)
+        form = _form_of(session, user.account_id, office)
+        return _edit(request, office, form, None, data, e.errors, 422)
+    return redirect(
+        request, f"/offices/{office.id}", f"How “{office.name}” answers leads is saved."
+    )
 
 
 @router.post("/offices/{office_id}")
@@ -171,12 +231,7 @@ def update_office(
             "coverage": coverage,
             "is_default": bool(is_default),
         }
-        return render(
-            request,
-            "offices/edit.html",
-            {"office": office, "form": form, "errors": _all_errors(e, coverage)},
-            status_code=422,
-        )
+        return _edit(request, office, form, _all_errors(e, coverage), status_code=422)
     return redirect(request, "/offices", _saved(session, office, "saved"))
 
 

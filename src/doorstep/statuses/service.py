@@ -65,3 +65,7 @@ def delete_status(session: Session, account_id: int, status_id: int) -> None:
         )
     session.delete(status)
     session.flush()
+
+
+def name_of(session: Session, status_id: int) -> str | None:
+    return session.scalar(select(Status.name).where(Status.id == status_id))

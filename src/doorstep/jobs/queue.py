@@ -1,0 +1,257 @@
+"""The jobs table's operations: enqueue (in the caller's transaction), claim, extend a lease,
+finish, fail, and the administrator's list and retry."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, event, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from doorstep.jobs import registry
+from doorstep.models import Job
+from doorstep.models.base import utcnow
+
+# Set after a transaction that enqueued work commits: an in-process worker wakes at once
+# rather than at its next poll.
+_wake = threading.Event()
+
+
+def nudge() -> None:
+    _wake.set()
+
+
+def wait_for_work(timeout: float) -> None:
+    _wake.wait(timeout)
+    _wake.clear()
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop("jobs_enqueued", False):
+        nudge()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop("jobs_enqueued", None)
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    account_id: int | None = None,
+    lead_id: int | None = None,
+    run_at: datetime | None = None,
+) -> None:
+    """Add a job in the session's transaction: it exists if and only if the change that
+    caused it commits."""
+    enqueue_many(
+        session,
+        [
+            {
+                "kind": kind,
+                "payload": payload,
+                "account_id": account_id,
+                "lead_id": lead_id,
+                "run_at": run_at,
+            }
+        ],
+    )
+
+
+def enqueue_many(session: Session, jobs: list[dict[str, Any]]) -> None:
+    """Several jobs in one statement (keys: kind, payload, account_id, lead_id, run_at)."""
+    if not jobs:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "kind": j["kind"],
+            "payload": j["payload"],
+            "account_id": j.get("account_id"),
+            "lead_id": j.get("lead_id"),
+            "run_at": j.get("run_at") or now,
+            "state": "pending",
+            "attempts": 0,
+            "max_attempts": registry.max_attempts(j["kind"]),
+            "created_at": now,
+        }
+        for j in jobs
+    ]
+    session.execute(insert(Job), rows)
+    session.info["jobs_enqueued"] = True
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    account_id: int | None
+    lead_id: int | None
+
+
+def _due(now: datetime) -> Any:
+    # Pending and due, or running on a lease that has run out (its worker died).
+    return and_(Job.state.in_(("pending", "running")), Job.run_at <= now)
+
+
+def claim(engine: Engine, worker: str, limit: int, lease: timedelta) -> list[Claimed]:
+    """Up to ``limit`` due jobs, now held by ``worker`` until ``now + lease`` (extended while
+    it works). Each job is claimed by one worker: PostgreSQL's SKIP LOCKED passes over rows
+    another claimer holds; SQLite has one writer at a time."""
+    now = utcnow()
+    ids = select(Job.id).where(_due(now)).order_by(Job.run_at, Job.id).limit(limit)
+    if engine.dialect.name == "postgresql":
+        ids = ids.with_for_update(skip_locked=True)
+    stmt = (
+        update(Job)
+        .where(Job.id.in_(ids.scalar_subquery()), _due(now))
+        .values(state="running", claimed_by=worker, run_at=now + lease, attempts=Job.attempts + 1)
+        .returning(
+            Job.id,
+            Job.kind,
+            Job.payload,
+            Job.attempts,
+            Job.max_attempts,
+            Job.account_id,
+            Job.lead_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    with engine.begin() as conn:
+        rows = conn.execute(stmt).all()
+    return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
+
+
+def extend(engine: Engine, worker: str, ids: list[int], lease: timedelta) -> int:
+    """Push the lease of the worker's running jobs on (its heartbeat)."""
+    if not ids:
+        return 0
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(Job)
+            .where(Job.id.in_(ids), Job.claimed_by == worker, Job.state == "running")
+            .values(run_at=utcnow() + lease)
+        )
+    return result.rowcount or 0
+
+
+class LostClaim(Exception):
+    """The job is no longer this worker's (its lease ran out and another worker took it)."""
+
+
+def _held(job_id: int, worker: str) -> Any:
+    return and_(Job.id == job_id, Job.claimed_by == worker, Job.state == "running")
+
+
+def finish(conn: Connection | Session, job_id: int, worker: str) -> None:
+    """Mark the job done, in the caller's transaction (with the handler's own writes);
+    LostClaim when another worker holds it now, so those writes roll back."""
+    result = conn.execute(
+        update(Job)
+        .where(_held(job_id, worker))
+        .values(state="done", claimed_by=None, finished_at=utcnow(), last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 1):
+        raise LostClaim(job_id)
+
+
+def reschedule(
+    conn: Connection | Session, job_id: int, worker: str, reason: str, at: datetime
+) -> bool:
+    result = conn.execute(
+        update(Job)
+        .where(_held(job_id, worker))
+        .values(state="pending", claimed_by=None, run_at=at, last_error=reason[:2000])
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 1))
+
+
+def give_up(conn: Connection | Session, job_id: int, worker: str, reason: str) -> bool:
+    result = conn.execute(
+        update(Job)
+        .where(_held(job_id, worker))
+        .values(state="failed", claimed_by=None, finished_at=utcnow(), last_error=reason[:2000])
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 1))
+
+
+# -- the administrator's view ------------------------------------------------------------
+
+
+def counts(session: Session, account_id: int | None = None) -> dict[str, int]:
+    q = select(Job.state, func.count()).group_by(Job.state)
+    if account_id is not None:
+        q = q.where(Job.account_id == account_id)
+    found = {state: int(n) for state, n in session.execute(q).all()}
+    return {state: found.get(state, 0) for state in ("pending", "running", "done", "failed")}
+
+
+def listing(
+    session: Session,
+    *,
+    account_id: int | None = None,
+    state: str | None = None,
+    kind: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[Job]:
+    q = select(Job).order_by(Job.id.desc()).limit(limit)
+    if account_id is not None:
+        q = q.where(Job.account_id == account_id)
+    if state:
+        q = q.where(Job.state == state)
+    if kind:
+        q = q.where(Job.kind == kind)
+    if before_id:
+        q = q.where(Job.id < before_id)
+    return list(session.scalars(q))
+
+
+def retry(session: Session, ids: list[int], account_id: int | None = None) -> list[int]:
+    """Failed jobs back to pending, due now, with a fresh count of attempts. Returns the ids
+    that were failed (others are left as they are)."""
+    if not ids:
+        return []
+    cond = [Job.id.in_(ids), Job.state == "failed"]
+    if account_id is not None:
+        cond.append(Job.account_id == account_id)
+    found = list(session.scalars(select(Job.id).where(*cond)))
+    if found:
+        session.execute(
+            update(Job)
+            .where(Job.id.in_(found))
+            .values(state="pending", run_at=utcnow(), attempts=0, finished_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.info["jobs_enqueued"] = True
+    return found
+
+
+def failed_ids(session: Session, account_id: int | None = None) -> list[int]:
+    q = select(Job.id).where(Job.state == "failed").order_by(Job.id)
+    if account_id is not None:
+        q = q.where(Job.account_id == account_id)
+    return list(session.scalars(q))
+
+
+def stuck(session: Session) -> int:
+    """Running jobs whose lease has run out: a dead worker's, until claimed again."""
+    return int(
+        session.scalar(
+            select(func.count()).where(or_(and_(Job.state == "running", Job.run_at < utcnow())))
+        )
+        or 0
+    )

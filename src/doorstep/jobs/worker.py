@@ -1,0 +1,255 @@
+"""The worker: claims due jobs, runs their handlers on a pool of threads, keeps their leases
+alive while they run, and records each outcome.
+
+A job is done when its handler returns: the handler's own writes (``work.session``) commit
+in the same transaction that marks the job done. A handler that raises Retry, or any error,
+is tried again on its backoff; GiveUp, or the last attempt, fails it with the reason. A
+worker killed at any moment loses nothing: the jobs it held stay ``running`` until their
+lease runs out, then another worker claims them again (their effects outside the database,
+an e-mail or a webhook, may then happen twice: see the README)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from doorstep.config import get_settings
+from doorstep.jobs import queue, registry
+from doorstep.jobs.registry import GiveUp, Retry
+from doorstep.models.base import utcnow
+
+log = logging.getLogger("doorstep.jobs")
+
+
+class Work:
+    """One claimed job as its handler sees it."""
+
+    def __init__(self, engine: Engine, job: queue.Claimed, worker: str) -> None:
+        self.engine = engine
+        self.job = job
+        self.worker = worker
+        self._session: Session | None = None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.job.payload
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A short transaction of its own, for what the handler must read before it acts
+        (keep network calls outside it: on SQLite every transaction holds the write lock)."""
+        with Session(self.engine, expire_on_commit=False) as s, s.begin():
+            yield s
+
+    @property
+    def session(self) -> Session:
+        """The transaction that commits with the job's completion."""
+        if self._session is None:
+            self._session = Session(self.engine, expire_on_commit=False, autoflush=False)
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"[:80]
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        concurrency: int | None = None,
+        *,
+        lease_s: float | None = None,
+        poll_s: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        settings = get_settings()
+        self.engine = engine
+        self.concurrency = max(1, concurrency or settings.worker_concurrency)
+        self.lease = timedelta(seconds=lease_s or settings.job_lease_seconds)
+        self.poll_s = poll_s if poll_s is not None else settings.worker_poll_seconds
+        self.name = name or worker_name()
+        self._stop = threading.Event()
+        self._inflight: set[int] = set()
+        self._lock = threading.Lock()
+        self._free = threading.Semaphore(self.concurrency)
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="doorstep-job")
+        self._threads: list[threading.Thread] = []
+        self.processed = 0
+
+    # -- running -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """In the background (``doorstep serve``'s in-process worker)."""
+        from doorstep.jobs import handlers  # noqa: F401  (registers every kind)
+
+        for target, name in ((self._claim_loop, "claim"), (self._heartbeat, "lease")):
+            t = threading.Thread(target=target, name=f"doorstep-jobs-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        log.info("worker started", extra={"worker": self.name, "concurrency": self.concurrency})
+
+    def run_forever(self) -> None:
+        """In the foreground until stop() (``doorstep worker``)."""
+        self.start()
+        while not self._stop.wait(0.5):
+            pass
+        self._drain()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        queue.nudge()
+        for t in self._threads:
+            t.join(timeout)
+        self._drain(timeout)
+
+    def _drain(self, timeout: float = 30.0) -> None:
+        # The jobs already started finish (their leases kept alive until the end).
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def _claim_loop(self) -> None:
+        while not self._stop.is_set():
+            free = 0
+            while self._free.acquire(blocking=False):
+                free += 1
+            if free == 0:
+                # Every thread is busy: wait for one to come free.
+                if self._free.acquire(timeout=self.poll_s):
+                    self._free.release()
+                continue
+            try:
+                jobs = queue.claim(self.engine, self.name, free, self.lease)
+            except Exception:
+                log.exception("claiming jobs failed; trying again shortly")
+                jobs = []
+                self._stop.wait(min(5.0, self.poll_s * 5))
+            for _ in range(free - len(jobs)):
+                self._free.release()
+            with self._lock:
+                self._inflight.update(j.id for j in jobs)
+            for job in jobs:
+                self._pool.submit(self._run_and_release, job)
+            if not jobs:
+                queue.wait_for_work(self.poll_s)
+
+    def _heartbeat(self) -> None:
+        every = self.lease.total_seconds() / 3
+        while not self._stop.wait(every):
+            with self._lock:
+                ids = list(self._inflight)
+            try:
+                queue.extend(self.engine, self.name, ids, self.lease)
+            except Exception:
+                log.exception("extending job leases failed")
+        # Stopping: keep the leases of jobs still finishing alive until they are done.
+        while True:
+            with self._lock:
+                ids = list(self._inflight)
+            if not ids:
+                return
+            try:
+                queue.extend(self.engine, self.name, ids, self.lease)
+            except Exception:
+                log.exception("extending job leases failed")
+            time.sleep(min(every, 1.0))
+
+    def _run_and_release(self, job: queue.Claimed) -> None:
+        try:
+            self.run_one(job)
+        except Exception:
+            log.exception("recording a job's outcome failed", extra={"job_id": job.id})
+        finally:
+            with self._lock:
+                self._inflight.discard(job.id)
+            self._free.release()
+            self.processed += 1
+
+    # -- one job -------------------------------------------------------------------------
+
+    def run_one(self, job: queue.Claimed) -> None:
+        handler = registry.get(job.kind)
+        if handler is None:
+            self._fail(job, None, f"No handler for jobs of kind {job.kind!r}.", final=True)
+            return
+        if job.attempts > job.max_attempts:
+            self._fail(
+                job,
+                handler,
+                f"Stopped after {job.max_attempts} attempts: the worker running it stopped "
+                "each time before it finished.",
+                final=True,
+            )
+            return
+        work = Work(self.engine, job, self.name)
+        started = time.perf_counter()
+        try:
+            handler.run(work)
+            queue.finish(work.session, job.id, self.name)
+            work.session.commit()
+        except queue.LostClaim:
+            log.warning("a job's lease ran out while it ran", extra={"job_id": job.id})
+            return
+        except GiveUp as e:
+            work.close()
+            self._fail(job, handler, e.reason, final=True)
+            return
+        except Retry as e:
+            work.close()
+            self._fail(job, handler, e.reason, final=False, after=e.after)
+            return
+        except Exception as e:
+            work.close()
+            log.exception("a job failed", extra={"job_id": job.id, "kind": job.kind})
+            self._fail(job, handler, f"{type(e).__name__}: {e}", final=False)
+            return
+        finally:
+            work.close()
+        log.debug(
+            "job done",
+            extra={"job_id": job.id, "kind": job.kind, "ms": (time.perf_counter() - started) * 1e3},
+        )
+
+    def _fail(
+        self,
+        job: queue.Claimed,
+        handler: registry.Handler | None,
+        reason: str,
+        *,
+        final: bool,
+        after: timedelta | None = None,
+    ) -> None:
+        final = final or job.attempts >= job.max_attempts
+        work = Work(self.engine, job, self.name)
+        try:
+            s = work.session
+            if final:
+                if queue.give_up(s, job.id, self.name, reason) and handler and handler.on_failure:
+                    handler.on_failure(work, reason)
+            else:
+                assert handler is not None
+                at = utcnow() + (after if after is not None else handler.delay(job.attempts))
+                queue.reschedule(s, job.id, self.name, reason, at)
+            s.commit()
+        finally:
+            work.close()
+        log.info(
+            "job failed" if final else "job will be retried",
+            extra={"job_id": job.id, "kind": job.kind, "reason": reason[:300]},
+        )

@@ -1,0 +1,83 @@
+"""What happened to a lead, for the automation that follows it (Lead Responder workflows,
+webhooks, the autocaller).
+
+``emit`` writes one ``lead.event`` job in the transaction of the change itself, carrying the
+lead object as it stands after the change: the change and its event commit together or not
+at all, and the create path pays for one small insert. A worker then hands the event to every
+subscriber (``@subscriber``) in one transaction with the job's completion, so each
+subscriber's own work (a workflow's steps, a webhook delivery) is written exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from doorstep.jobs import enqueue, handler
+from doorstep.jobs.worker import Work
+from doorstep.leads.serialize import iso
+from doorstep.models.base import utcnow
+
+LEAD_CREATED = "lead.created"
+LEAD_UPDATED = "lead.updated"
+LEAD_STATUS_CHANGED = "lead.status_changed"
+EVENT_TYPES = (LEAD_CREATED, LEAD_UPDATED, LEAD_STATUS_CHANGED)
+
+
+@dataclass(frozen=True)
+class LeadChange:
+    type: str
+    timestamp: str
+    account_id: int
+    lead_id: int
+    lead: dict[str, Any]  # the lead object, as the API returns it
+    # lead.updated: {"fields": [...]}; lead.status_changed: {"old_status": .., "status": ..}
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def emit(
+    session: Session,
+    type: str,
+    lead: dict[str, Any],
+    detail: dict[str, Any] | None = None,
+) -> None:
+    assert type in EVENT_TYPES, type
+    enqueue(
+        session,
+        "lead.event",
+        {"type": type, "timestamp": iso(utcnow()), "lead": lead, "detail": detail or {}},
+        account_id=int(lead["account_id"]),
+        lead_id=int(lead["id"]),
+    )
+
+
+Subscriber = Callable[[Session, LeadChange], None]
+_subscribers: dict[str, Subscriber] = {}
+
+
+def subscriber(name: str) -> Callable[[Subscriber], Subscriber]:
+    """Register ``fn(session, change)``: it writes its follow-on work in ``session``."""
+
+    def register(fn: Subscriber) -> Subscriber:
+        _subscribers[name] = fn
+        return fn
+
+    return register
+
+
+@handler("lead.event")
+def fan_out(work: Work) -> None:
+    """Hands a lead's change to every subscriber."""
+    p = work.payload
+    change = LeadChange(
+        type=p["type"],
+        timestamp=p["timestamp"],
+        account_id=int(work.job.account_id or p["lead"]["account_id"]),
+        lead_id=int(work.job.lead_id or p["lead"]["id"]),
+        lead=p["lead"],
+        detail=p.get("detail") or {},
+    )
+    for fn in _subscribers.values():
+        fn(work.session, change)

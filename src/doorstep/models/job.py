@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from doorstep.models.base import Base, JSONType, UTCDateTime, utcnow
+
+JOB_STATES = ("pending", "running", "done", "failed")
+
+
+class Job(Base):
+    """Durable work (jobs/): written in the transaction of the change that causes it, claimed
+    by one worker at a time, retried with backoff, kept after it ends until retention.
+
+    ``run_at`` is when the job may next be claimed: for a pending job, its due time; for a
+    running one, the end of its worker's lease (a worker that dies stops extending it, and
+    the job is claimed again once it passes). One index serves both."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_state_run_at", "state", "run_at"),
+        Index("ix_jobs_finished_at", "finished_at"),
+        Index("ix_jobs_lead", "lead_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=8)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,314 @@
+"""A workflow's steps, run by the worker: e-mail the lead, alert the office, set the next
+action date. Every outcome is on the lead's timeline: sent, not sent and why, failed with the
+reason, stopped and why.
+
+A follow-up (a step with a delay) does not run once the lead has left the stage Unread, or
+once the person has unsubscribed; a marketing message needs the person's consent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from doorstep.auth import keys
+from doorstep.config import get_settings
+from doorstep.jobs import GiveUp, Retry, handler
+from doorstep.jobs.worker import Work
+from doorstep.leads.contact import normalise_email
+from doorstep.leads.serialize import iso, read_lead
+from doorstep.models import Account, Lead, LeadEvent, Office, Suppression, User, UserOffice
+from doorstep.models.base import utcnow
+from doorstep.responder import mail
+from doorstep.responder.definition import parse_duration
+from doorstep.responder.templates import TemplateProblem, render
+
+UNREAD = 50
+
+
+@dataclass
+class Context:
+    lead: dict[str, Any]
+    stage_id: int
+    office: dict[str, Any]
+    account: dict[str, Any]
+    negotiators: list[str]
+    unsubscribed_email: bool
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return {"lead": self.lead, "office": self.office, "account": self.account}
+
+
+def office_dict(o: Office | None) -> dict[str, Any]:
+    if o is None:
+        return {"id": None, "name": "", "postcode": None, "email": None, "phone": None,
+                "sender_name": None, "address": None, "opening_hours": None}  # fmt: skip
+    return {
+        "id": o.id,
+        "name": o.name,
+        "postcode": o.postcode,
+        "email": o.email,
+        "phone": o.phone,
+        "sender_name": o.sender_name,
+        "address": o.address,
+        "opening_hours": o.opening_hours,
+    }
+
+
+def load_context(session: Session, account_id: int, lead_id: int) -> Context | None:
+    lead = read_lead(session, account_id, lead_id)
+    if lead is None:
+        return None
+    stage_id = session.scalar(select(Lead.stage_id).where(Lead.id == lead_id)) or UNREAD
+    office = session.get(Office, lead["office_id"]) if lead.get("office_id") else None
+    account = session.get(Account, account_id)
+    negotiators: list[str] = []
+    if office is not None:
+        negotiators = list(
+            session.scalars(
+                select(User.email)
+                .join(UserOffice, UserOffice.user_id == User.id)
+                .where(UserOffice.office_id == office.id, User.account_id == account_id)
+                .order_by(User.email)
+            )
+        )
+    suppressed = session.scalar(
+        select(Suppression.id).where(
+            Suppression.account_id == account_id,
+            Suppression.channel == "email",
+            Suppression.address == normalise_email(lead["email"]),
+        )
+    )
+    return Context(
+        lead=lead,
+        stage_id=stage_id,
+        office=office_dict(office),
+        account={"id": account_id, "name": account.name if account else ""},
+        negotiators=negotiators,
+        unsubscribed_email=suppressed is not None,
+    )
+
+
+def note(work: Work, outcome: str, detail: str | None = None, **extra: Any) -> None:
+    """The step's outcome on the lead's timeline, in the job's own transaction."""
+    p = work.payload
+    work.session.add(
+        LeadEvent(
+            lead_id=work.job.lead_id,
+            account_id=work.job.account_id,
+            kind="responder",
+            data={
+                "workflow": p.get("workflow"),
+                "workflow_id": p.get("workflow_id"),
+                "action": p["step"]["action"],
+                "outcome": outcome,
+                "detail": detail,
+                "job_id": work.job.id,
+                **extra,
+            },
+        )
+    )
+
+
+def _failed(work: Work, reason: str) -> None:
+    note(work, "failed", reason, attempts=work.job.attempts)
+
+
+# -- unsubscribe links -------------------------------------------------------------------
+
+
+def _unsubscribe_signer() -> URLSafeSerializer:
+    return URLSafeSerializer(keys.current(), salt="doorstep.unsubscribe")
+
+
+def unsubscribe_url(account_id: int, lead_id: int, channel: str = "email") -> str:
+    token = _unsubscribe_signer().dumps({"a": account_id, "l": lead_id, "c": channel})
+    return f"{get_settings().public_url.rstrip('/')}/unsubscribe/{token}"
+
+
+def read_unsubscribe(token: str) -> tuple[int, int, str] | None:
+    try:
+        data = _unsubscribe_signer().loads(token)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict):
+        return None
+    a, lead, c = data.get("a"), data.get("l"), data.get("c")
+    if not isinstance(a, int) or not isinstance(lead, int) or c not in ("email", "sms"):
+        return None
+    return a, lead, c
+
+
+# -- the step ----------------------------------------------------------------------------
+
+
+def _stop_reason(work: Work, ctx: Context) -> str | None:
+    p = work.payload
+    step = p["step"]
+    follow_up = parse_duration(step.get("after", "0s")) > timedelta(0)
+    if follow_up and ctx.stage_id != UNREAD:
+        return f"the lead is no longer Unread (status {ctx.lead['status']})"
+    if step["action"] in ("email_lead", "sms_lead"):
+        if p.get("marketing") and ctx.unsubscribed_email:
+            return "the person unsubscribed"
+        if p.get("marketing") and not ctx.lead.get("gdpr_checkbox"):
+            return (
+                "a follow-up needs the person's consent (gdpr_checkbox), and they did not give it"
+            )
+    return None
+
+
+def _render(source: str, ctx: Context, *, html: bool = False) -> str:
+    try:
+        return render(source, ctx.variables, html=html)
+    except TemplateProblem as e:
+        # Checked on save; a lead can still hold what the sample did not (a None in arithmetic).
+        raise GiveUp(f"the template could not be rendered for this lead: {e}") from None
+
+
+def _sender(ctx: Context) -> tuple[str, str]:
+    settings = get_settings()
+    address = ctx.office.get("email") or settings.mail_from
+    name = ctx.office.get("sender_name") or ctx.office.get("name") or ctx.account["name"]
+    if not address:
+        raise GiveUp("no sender address: set the office's e-mail address or DOORSTEP_MAIL_FROM")
+    return address, name
+
+
+def _send(work: Work, msg: mail.OutgoingEmail) -> bool:
+    """True when sent; False (noted) when there is no SMTP server."""
+    mailer = mail.mailer_from_url(get_settings().smtp_url)
+    try:
+        mailer.send(msg)
+    except mail.NotConfigured:
+        return False
+    except mail.PermanentMailError as e:
+        raise GiveUp(e.reason) from None
+    except mail.TransientMailError as e:
+        raise Retry(e.reason) from None
+    return True
+
+
+def _email_lead(work: Work, ctx: Context) -> None:
+    step = work.payload["step"]
+    from_address, from_name = _sender(ctx)
+    marketing = bool(work.payload.get("marketing"))
+    text = _render(step["body"], ctx)
+    html = _render(step["html"], ctx, html=True) if step.get("html") else None
+    unsubscribe = None
+    if marketing:
+        unsubscribe = unsubscribe_url(int(work.job.account_id or 0), int(work.job.lead_id or 0))
+        text += f"\n\n--\nNo more e-mails like this: {unsubscribe}\n"
+        if html is not None:
+            html += f'<p style="font-size:small"><a href="{unsubscribe}">Unsubscribe</a></p>'
+    msg = mail.OutgoingEmail(
+        to=ctx.lead["email"],
+        to_name=ctx.lead.get("full_name") or "",
+        subject=_render(step["subject"], ctx),
+        text=text,
+        html=html,
+        from_address=from_address,
+        from_name=from_name,
+        reply_to=ctx.office.get("email") or None,
+        unsubscribe_url=unsubscribe,
+        headers={"X-Doorstep-Lead": str(work.job.lead_id)},
+    )
+    if _send(work, msg):
+        note(work, "sent", f"E-mail “{msg.subject}” to {msg.to}", message_id=msg.message_id)
+    else:
+        note(work, "not_sent", "no SMTP server (set DOORSTEP_SMTP_URL)", subject=msg.subject)
+
+
+def _office_alert_text(ctx: Context, link: str) -> str:
+    lead = ctx.lead
+    lines = [
+        f"New {lead['type']} lead from {lead['source']}: {lead['full_name']}",
+        "",
+        f"Phone:    {lead['phone']}",
+        f"E-mail:   {lead['email']}",
+    ]
+    where = lead.get("advert_address") or lead.get("address")
+    pc = lead.get("advert_postcode") if lead["type"] in ("sale", "let") else lead.get("postcode")
+    if where or pc:
+        lines.append(f"Property: {', '.join(x for x in (where, pc) if x)}")
+    if lead.get("average_sale_estimation"):
+        lines.append(f"Estimate: £{lead['average_sale_estimation']:,}")
+    if lead.get("message"):
+        lines += ["", f"Message: {lead['message']}"]
+    lines += ["", f"Open the lead: {link}"]
+    return "\n".join(lines) + "\n"
+
+
+def _notify_office(work: Work, ctx: Context) -> None:
+    step = work.payload["step"]
+    to = [a for a in [ctx.office.get("email"), *ctx.negotiators] if a]
+    if not to:
+        note(work, "not_sent", "the office has no e-mail address and no negotiators")
+        return
+    from_address, from_name = _sender(ctx)
+    link = f"{get_settings().public_url.rstrip('/')}/leads/{work.job.lead_id}"
+    lead = ctx.lead
+    subject = (
+        _render(step["subject"], ctx)
+        if step.get("subject")
+        else f"New {lead['type']} lead: {lead['full_name']} ({lead['source']})"
+    )
+    text = _render(step["body"], ctx) + f"\n\n{link}\n" if step.get("body") else None
+    sent: list[str] = []
+    for address in dict.fromkeys(to):
+        msg = mail.OutgoingEmail(
+            to=address,
+            subject=subject,
+            text=text or _office_alert_text(ctx, link),
+            from_address=from_address,
+            from_name=f"{from_name} (Doorstep)",
+            reply_to=lead["email"],
+            headers={"X-Doorstep-Lead": str(work.job.lead_id)},
+        )
+        if not _send(work, msg):
+            note(work, "not_sent", "no SMTP server (set DOORSTEP_SMTP_URL)", subject=subject)
+            return
+        sent.append(address)
+    note(work, "sent", f"Office alert to {', '.join(sent)}", subject=subject)
+
+
+def _set_next_action(work: Work, ctx: Context) -> None:
+    step = work.payload["step"]
+    when = utcnow() + parse_duration(step["in"])
+    lead = work.session.get(Lead, work.job.lead_id, with_for_update=True)
+    if lead is None:
+        return
+    lead.next_action_date = when
+    lead.updated_at = utcnow()
+    note(work, "done", f"Next action date set to {iso(when)}", next_action_date=iso(when))
+
+
+ACTIONS = {
+    "email_lead": _email_lead,
+    "notify_office": _notify_office,
+    "set_next_action": _set_next_action,
+}
+
+
+@handler("workflow.step", on_failure=_failed)
+def run_step(work: Work) -> None:
+    """One step of a Lead Responder workflow for one lead."""
+    if work.job.account_id is None or work.job.lead_id is None:
+        raise GiveUp("the job names no lead")
+    with work.reading() as s:
+        ctx = load_context(s, work.job.account_id, work.job.lead_id)
+    if ctx is None:
+        return  # the lead was deleted: nothing to answer
+    stop = _stop_reason(work, ctx)
+    if stop:
+        note(work, "stopped", stop)
+        return
+    action = ACTIONS.get(work.payload["step"]["action"])
+    if action is None:
+        raise GiveUp(f"this version of Doorstep cannot {work.payload['step']['action']}")
+    action(work, ctx)

@@ -1,0 +1,286 @@
+"""Durable work: written with the change that causes it, claimed once, retried with backoff,
+failed with a reason, recovered from a dead worker, listed and retried by an administrator."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from doorstep import db, retention
+from doorstep.cli import app as cli
+from doorstep.jobs import GiveUp, Retry, enqueue, handler, queue
+from doorstep.jobs.worker import Work, Worker
+from doorstep.models import Job, LeadEvent
+from doorstep.models.base import utcnow
+from tests.conftest import create_lead_api
+
+runner = CliRunner()
+LEASE = timedelta(seconds=30)
+
+# What the test handlers saw, by job id.
+seen: dict[int, int] = {}
+
+
+@pytest.fixture(autouse=True)
+def _forget():
+    seen.clear()
+
+
+@handler("test.count")
+def _count(work: Work) -> None:
+    seen[work.job.id] = seen.get(work.job.id, 0) + 1
+    if work.payload.get("retry"):
+        raise Retry("the server said 451 try later")
+    if work.payload.get("give_up"):
+        raise GiveUp("550 no such mailbox")
+    if work.payload.get("crash"):
+        raise ValueError("a bug")
+
+
+def _noted(work: Work, reason: str) -> None:
+    work.session.add(
+        LeadEvent(
+            lead_id=work.job.lead_id,
+            account_id=work.job.account_id,
+            kind="test",
+            data={"r": reason},
+        )
+    )
+
+
+@handler("test.note", backoff=(1, 1), on_failure=_noted)
+def _note(work: Work) -> None:
+    """Writes to the lead's timeline in the job's own transaction, then maybe fails."""
+    work.session.add(
+        LeadEvent(lead_id=work.job.lead_id, account_id=work.job.account_id, kind="test")
+    )
+    if work.payload.get("fail"):
+        raise Retry("not this time")
+
+
+def _jobs() -> list[Job]:
+    with db.transaction() as s:
+        return list(s.scalars(select(Job).order_by(Job.id)))
+
+
+def _add(kind: str = "test.count", **payload) -> int:
+    with db.transaction() as s:
+        enqueue(s, kind, payload)
+    return _jobs()[-1].id
+
+
+def _run_due(engine, worker: str = "w1") -> int:
+    w = Worker(engine, 1, name=worker)
+    jobs = queue.claim(engine, worker, 10, LEASE)
+    for j in jobs:
+        w.run_one(j)
+    return len(jobs)
+
+
+def test_work_exists_only_if_the_change_that_caused_it_commits(engine):
+    with pytest.raises(RuntimeError), db.transaction() as s:
+        enqueue(s, "test.count", {"n": 1})
+        raise RuntimeError("the lead's transaction fails")
+    assert _jobs() == []
+    _add(n=2)
+    assert [j.payload for j in _jobs()] == [{"n": 2}]
+
+
+def test_a_job_is_done_once_its_handler_returns(engine):
+    jid = _add()
+    assert _run_due(engine) == 1
+    (job,) = _jobs()
+    assert (job.state, job.attempts, job.claimed_by, seen[jid]) == ("done", 1, None, 1)
+    assert job.finished_at is not None
+    assert _run_due(engine) == 0
+
+
+def test_a_failed_attempt_is_retried_with_backoff_then_failed_with_its_reason(engine):
+    jid = _add(retry=True)
+    _run_due(engine)
+    (job,) = _jobs()
+    assert job.state == "pending" and job.attempts == 1
+    assert job.last_error == "the server said 451 try later"
+    wait = (job.run_at - utcnow()).total_seconds()
+    assert 25 <= wait <= 34  # the first step of the default backoff: 30 s, ±10%
+    assert _run_due(engine) == 0  # not due yet
+    for _ in range(job.max_attempts - 1):
+        with db.transaction() as s:
+            s.execute(update(Job).values(run_at=utcnow()))
+        _run_due(engine)
+    (job,) = _jobs()
+    assert job.state == "failed" and job.attempts == job.max_attempts == 8
+    assert job.last_error == "the server said 451 try later" and seen[jid] == 8
+
+
+def test_give_up_fails_at_once_and_an_unexpected_error_is_retried(engine):
+    a = _add(give_up=True)
+    b = _add(crash=True)
+    _run_due(engine)
+    jobs = {j.id: j for j in _jobs()}
+    assert jobs[a].state == "failed" and jobs[a].last_error == "550 no such mailbox"
+    assert jobs[b].state == "pending" and jobs[b].last_error == "ValueError: a bug"
+
+
+def test_the_handlers_writes_commit_with_the_job_and_only_then(engine, owner, client):
+    lead = create_lead_api(client, owner)
+    with db.transaction() as s:
+        enqueue(s, "test.note", {"fail": True}, account_id=owner.account_id, lead_id=lead["id"])
+        enqueue(s, "test.note", {}, account_id=owner.account_id, lead_id=lead["id"])
+    _run_due(engine)
+    with db.transaction() as s:
+        kinds = list(s.scalars(select(LeadEvent.kind).where(LeadEvent.kind == "test")))
+    assert kinds == ["test"]  # the failed attempt's write rolled back
+    for _ in range(2):
+        with db.transaction() as s:
+            s.execute(update(Job).where(Job.state == "pending").values(run_at=utcnow()))
+        _run_due(engine)
+    with db.transaction() as s:
+        data = list(s.scalars(select(LeadEvent.data).where(LeadEvent.kind == "test")))
+    # on_failure recorded why, in the transaction that failed the job
+    assert data == [None, {"r": "not this time"}]
+
+
+def test_a_dead_workers_job_is_claimed_again_once_its_lease_runs_out(engine):
+    jid = _add()
+    (held,) = queue.claim(engine, "dead", 10, timedelta(seconds=-1))  # killed at once
+    assert queue.claim(engine, "w2", 10, LEASE)[0].id == jid
+    # the dead worker cannot complete what is no longer its own
+    with db.transaction() as s, pytest.raises(queue.LostClaim):
+        queue.finish(s, held.id, "dead")
+    (job,) = _jobs()
+    assert job.claimed_by == "w2" and job.attempts == 2
+
+
+def test_a_live_worker_keeps_its_lease(engine):
+    _add()
+    (held,) = queue.claim(engine, "w1", 10, timedelta(seconds=1))
+    assert queue.extend(engine, "w1", [held.id], LEASE) == 1
+    time.sleep(1.1)
+    assert queue.claim(engine, "w2", 10, LEASE) == []
+
+
+def test_a_job_whose_worker_dies_every_time_is_failed_not_run_for_ever(engine):
+    _add()
+    for _ in range(8):
+        queue.claim(engine, "dead", 10, timedelta(seconds=-1))
+    _run_due(engine)
+    (job,) = _jobs()
+    assert job.state == "failed" and "stopped each time" in (job.last_error or "")
+
+
+def test_concurrent_claimers_never_share_a_job(engine):
+    with db.transaction() as s:
+        for i in range(200):
+            enqueue(s, "test.count", {"i": i})
+    claimed: list[list[int]] = [[] for _ in range(4)]
+
+    def claimer(n: int) -> None:
+        while True:
+            got = queue.claim(engine, f"w{n}", 7, LEASE)
+            if not got:
+                return
+            claimed[n].extend(j.id for j in got)
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [i for c in claimed for i in c]
+    assert len(everything) == 200 == len(set(everything))
+
+
+def test_on_postgresql_a_claimer_skips_rows_another_holds_without_waiting(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    with db.transaction() as s:
+        for i in range(6):
+            enqueue(s, "test.count", {"i": i})
+    first = [j.id for j in _jobs()][:3]
+    with engine.connect() as other:
+        with other.begin():
+            other.execute(select(Job.id).where(Job.id.in_(first)).with_for_update())
+            started = time.monotonic()
+            got = queue.claim(engine, "w2", 10, LEASE)
+            assert time.monotonic() - started < 2
+        assert sorted(j.id for j in got) == [j.id for j in _jobs()][3:]
+
+
+def test_the_background_worker_runs_work_as_it_is_committed(engine):
+    w = Worker(engine, 4, poll_s=0.05)
+    w.start()
+    try:
+        ids = [_add() for _ in range(10)]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(j.state != "done" for j in _jobs()):
+            time.sleep(0.05)
+    finally:
+        w.stop()
+    assert all(j.state == "done" for j in _jobs())
+    assert all(seen[i] == 1 for i in ids)
+
+
+def test_jobs_list_and_retry_from_the_command_line(engine):
+    bad = _add(give_up=True)
+    good = _add()
+    _run_due(engine)
+    r = runner.invoke(cli, ["jobs", "list", "--state", "failed", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["counts"] == {"pending": 0, "running": 0, "done": 1, "failed": 1}
+    assert [j["id"] for j in out["jobs"]] == [bad]
+    assert out["jobs"][0]["last_error"] == "550 no such mailbox"
+    r = runner.invoke(cli, ["jobs", "retry", str(bad), str(good), "--json"])
+    assert json.loads(r.stdout) == {"retried": [bad], "not_failed": [good]}
+    job = next(j for j in _jobs() if j.id == bad)
+    assert job.state == "pending" and job.attempts == 0
+    r = runner.invoke(cli, ["jobs", "list", "--state", "stuck", "--json"])
+    assert r.exit_code == 1 and "--state must be one of" in json.loads(r.stdout)["error"]
+    r = runner.invoke(cli, ["jobs", "retry", "--json"])
+    assert r.exit_code == 1
+
+
+def test_finished_jobs_go_after_their_retention_pending_ones_never(engine):
+    old_done = _add()
+    _run_due(engine)
+    pending = _add(kind="test.count")
+    with db.transaction() as s:
+        s.execute(update(Job).values(created_at=utcnow() - timedelta(days=400)))
+        s.execute(
+            update(Job).where(Job.id == old_done).values(finished_at=utcnow() - timedelta(days=31))
+        )
+    assert retention.prune(engine).jobs == 1
+    assert [j.id for j in _jobs()] == [pending]
+
+
+def test_a_server_process_runs_a_worker_unless_told_not_to(engine, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from doorstep.app import create_app
+    from doorstep.config import get_settings
+
+    monkeypatch.setenv("DOORSTEP_WORKER_IN_PROCESS", "true")
+    monkeypatch.setenv("DOORSTEP_WORKER_POLL_SECONDS", "0.05")
+    get_settings.cache_clear()
+    try:
+        with TestClient(create_app()) as c:
+            assert c.app.state.worker is not None
+            jid = _add()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _jobs()[0].state != "done":
+                time.sleep(0.05)
+            assert _jobs()[0].state == "done" and seen[jid] == 1
+        monkeypatch.setenv("DOORSTEP_WORKER_IN_PROCESS", "false")
+        get_settings.cache_clear()
+        with TestClient(create_app()) as c:
+            assert c.app.state.worker is None
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
