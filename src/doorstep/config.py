@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     smtp_url: str = ""
     # The sender when an office has no address of its own.
     mail_from: str = ""
+    # Where Twilio's REST API is reached: an edge, or a simulator speaking the same API.
+    twilio_api_url: str = "https://api.twilio.com"
     # Where people and providers reach Doorstep: links in messages (the lead's page in an
     # office alert, unsubscribe), provider callbacks.
     public_url: str = "http://127.0.0.1:8000"
@@ -72,6 +74,7 @@ class Settings(BaseSettings):
         # Imported when checking: everything imports config, so config imports no feature
         # package as it loads.
         from doorstep.responder.mail import SmtpUrlError, check_mail_from, check_smtp_url
+        from doorstep.responder.sms import check_twilio_api_url
 
         if self.environment not in ENVIRONMENTS:
             raise RuntimeError(
@@ -92,6 +95,10 @@ class Settings(BaseSettings):
             check_mail_from(self.mail_from)
         except ValueError as e:
             raise RuntimeError(f"DOORSTEP_MAIL_FROM: {e}") from None
+        try:
+            check_twilio_api_url(self.twilio_api_url)
+        except ValueError as e:
+            raise RuntimeError(f"DOORSTEP_TWILIO_API_URL: {e}") from None
 
 
 @lru_cache
