@@ -14,11 +14,10 @@ CA (trustme): its certificate file is in the URL as ``?cafile=``.
 from __future__ import annotations
 
 import asyncio
-import threading
-
 import socket
 import ssl
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
