@@ -15,6 +15,7 @@ from doorstep.cli import (
     rents,
     serve,
     statuses,
+    telephony,
     tokens,
     users,
     valuation,
@@ -40,6 +41,7 @@ app.add_typer(valuation.app, name="valuation")
 app.add_typer(keys.app, name="keys")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(workflows.app, name="workflows")
+app.add_typer(telephony.app, name="telephony")
 app.command("worker")(jobs.worker)
 app.command("serve")(serve.serve)
 

@@ -9,6 +9,6 @@ Dramatiq) put jobs in a broker, outside the transaction. The claim loop is small
 PostgreSQL, and SQLite's BEGIN IMMEDIATE serialises claimers there."""
 
 from doorstep.jobs.queue import enqueue, nudge
-from doorstep.jobs.registry import GiveUp, Retry, handler
+from doorstep.jobs.registry import GiveUp, Later, Retry, handler
 
-__all__ = ["GiveUp", "Retry", "enqueue", "handler", "nudge"]
+__all__ = ["GiveUp", "Later", "Retry", "enqueue", "handler", "nudge"]

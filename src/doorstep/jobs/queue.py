@@ -167,12 +167,22 @@ def finish(conn: Connection | Session, job_id: int, worker: str) -> None:
 
 
 def reschedule(
-    conn: Connection | Session, job_id: int, worker: str, reason: str, at: datetime
+    conn: Connection | Session,
+    job_id: int,
+    worker: str,
+    reason: str,
+    at: datetime,
+    *,
+    spend_attempt: bool = True,
 ) -> bool:
+    values: dict[str, Any] = {"state": "pending", "claimed_by": None, "run_at": at}
+    values["last_error"] = reason[:2000]
+    if not spend_attempt:
+        values["attempts"] = Job.attempts - 1
     result = conn.execute(
         update(Job)
         .where(_held(job_id, worker))
-        .values(state="pending", claimed_by=None, run_at=at, last_error=reason[:2000])
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 1))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,6 +21,16 @@ class Retry(Exception):
         super().__init__(reason)
         self.reason = reason
         self.after = after
+
+
+class Later(Exception):
+    """Not now, and not a failure (the office is closed): run again at ``at``, without
+    spending an attempt."""
+
+    def __init__(self, at: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.at = at
+        self.reason = reason
 
 
 class GiveUp(Exception):

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from doorstep.config import get_settings
 from doorstep.jobs import queue, registry
-from doorstep.jobs.registry import GiveUp, Retry
+from doorstep.jobs.registry import GiveUp, Later, Retry
 from doorstep.models.base import utcnow
 
 log = logging.getLogger("doorstep.jobs")
@@ -209,6 +209,11 @@ class Worker:
         except GiveUp as e:
             work.close()
             self._fail(job, handler, e.reason, final=True)
+            return
+        except Later as e:
+            work.close()
+            with Session(self.engine) as s, s.begin():
+                queue.reschedule(s, job.id, self.name, e.reason, e.at, spend_attempt=False)
             return
         except Retry as e:
             work.close()

@@ -259,6 +259,7 @@ _OUTCOMES = {
     "sent": "sent",
     "done": "done",
     "not_sent": "not sent",
+    "logged": "recorded, not sent (log-only provider)",
     "failed": "failed",
     "stopped": "stopped",
 }

@@ -8,6 +8,7 @@ from doorstep.models.job import Job
 from doorstep.models.lead import Lead, LeadEvent
 from doorstep.models.office import Office, OfficeCoverage
 from doorstep.models.status import Status
+from doorstep.models.telephony import TelephonySettings
 from doorstep.models.token import (
     ApiToken,
     IdempotencyKey,
@@ -38,6 +39,7 @@ __all__ = [
     "Sale",
     "Status",
     "Suppression",
+    "TelephonySettings",
     "TokenUsage",
     "User",
     "UserOffice",

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from doorstep.errors import ValidationFailed
+from doorstep.leads.contact import normalise_phone
 from doorstep.models import Office
 from doorstep.offices.hours import HoursError, parse_hours
 
@@ -26,13 +26,12 @@ class OfficeContact:
 
 def uk_phone(value: str) -> str:
     """A UK number in E.164 (``+441159000000``); ValueError saying why not."""
-    try:
-        num = phonenumbers.parse(value, "GB")
-    except phonenumbers.NumberParseException:
-        raise ValueError(f"{value!r} is not a phone number.") from None
-    if not phonenumbers.is_valid_number(num) or phonenumbers.region_code_for_number(num) != "GB":
+    e164, valid_uk = normalise_phone(value.strip())
+    if e164 is None:
+        raise ValueError(f"{value!r} is not a phone number.")
+    if not valid_uk:
         raise ValueError(f"{value!r} is not a valid UK phone number.")
-    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    return e164
 
 
 def check(data: OfficeContact) -> dict[str, str | None]:

@@ -12,20 +12,22 @@ from datetime import timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from doorstep.auth import keys
 from doorstep.config import get_settings
-from doorstep.jobs import GiveUp, Retry, handler
+from doorstep.jobs import GiveUp, Later, Retry, handler
 from doorstep.jobs.worker import Work
-from doorstep.leads.contact import normalise_email
+from doorstep.leads.contact import normalise_email, normalise_phone
 from doorstep.leads.serialize import iso, read_lead
 from doorstep.models import Account, Lead, LeadEvent, Office, Suppression, User, UserOffice
 from doorstep.models.base import utcnow
-from doorstep.responder import mail
+from doorstep.offices.hours import HoursError, is_open, next_opening, parse_hours
+from doorstep.responder import mail, sms
 from doorstep.responder.definition import parse_duration
 from doorstep.responder.templates import TemplateProblem, render
+from doorstep.telephony import service as telephony
 
 UNREAD = 50
 
@@ -77,12 +79,21 @@ def load_context(session: Session, account_id: int, lead_id: int) -> Context | N
                 .order_by(User.email)
             )
         )
+    # An unsubscribe by either link stops every follow-up to the person, e-mail or text.
+    phone, _ = normalise_phone(lead["phone"])
     suppressed = session.scalar(
-        select(Suppression.id).where(
+        select(Suppression.id)
+        .where(
             Suppression.account_id == account_id,
-            Suppression.channel == "email",
-            Suppression.address == normalise_email(lead["email"]),
+            or_(
+                and_(
+                    Suppression.channel == "email",
+                    Suppression.address == normalise_email(lead["email"]),
+                ),
+                and_(Suppression.channel == "sms", Suppression.address == (phone or "")),
+            ),
         )
+        .limit(1)
     )
     return Context(
         lead=lead,
@@ -328,8 +339,61 @@ def _set_next_action(work: Work, ctx: Context) -> None:
     note(work, "done", f"Next action date set to {iso(when)}", next_action_date=iso(when))
 
 
+# Texts wait for the office's opening hours; an office that has not set any is taken to be
+# open at the hours people expect a business to text them.
+DEFAULT_TEXT_HOURS = "Mon-Fri 09:00-20:00, Sat 09:00-17:00"
+
+
+def _sms_lead(work: Work, ctx: Context) -> None:
+    step = work.payload["step"]
+    to = sms.uk_mobile(ctx.lead["phone"])
+    if to is None:
+        note(work, "not_sent", f"{ctx.lead['phone']} is not a UK mobile number")
+        return
+    hours_text = ctx.office.get("opening_hours") or DEFAULT_TEXT_HOURS
+    try:
+        hours = parse_hours(hours_text)
+    except HoursError:
+        hours = parse_hours(DEFAULT_TEXT_HOURS)
+    now = utcnow()
+    if not is_open(hours, now):
+        opens = next_opening(hours, now)
+        if opens is None:
+            note(work, "not_sent", "the office has no opening hours for texts")
+            return
+        raise Later(opens, f"waiting for the office to open ({hours.render()})")
+    with work.reading() as s:
+        settings = telephony.get(s, int(work.job.account_id or 0))
+    if settings is None:
+        note(work, "not_sent", "no text provider (set one with doorstep telephony set)")
+        return
+    text = _render(step["text"], ctx)
+    if work.payload.get("marketing"):
+        link = unsubscribe_url(
+            int(work.job.account_id or 0),
+            int(work.job.lead_id or 0),
+            "sms",
+            workflow_id=work.payload.get("workflow_id"),
+        )
+        text += f"\nStop these texts: {link}"
+    sender = settings.sms_from or ctx.office.get("phone") or ""
+    if not sender:
+        raise GiveUp("no number to text from: set the office's phone or --sms-from")
+    try:
+        sid = telephony.sms_provider(settings).send(to, text, sender)
+    except sms.PermanentSmsError as e:
+        raise GiveUp(e.reason) from None
+    except sms.TransientSmsError as e:
+        raise Retry(e.reason) from None
+    if settings.provider == "log":
+        note(work, "logged", f"Text to {to} recorded, not sent (log-only provider)", text=text)
+    else:
+        note(work, "sent", f"Text to {to}", provider_id=sid, text=text[:160])
+
+
 ACTIONS = {
     "email_lead": _email_lead,
+    "sms_lead": _sms_lead,
     "notify_office": _notify_office,
     "set_next_action": _set_next_action,
 }
