@@ -11,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 # CI sets DOORSTEP_REQUIRE_POSTGRES=1: then an unreachable PostgreSQL fails the run.
 DOORSTEP_REQUIRE_POSTGRES ?= 0
 
-.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-valuation backtest bench-dashboard browser clean
+.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-responder bench-valuation backtest bench-dashboard browser clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ test: lint typecheck test-sqlite test-postgres
 
 bench: install
 	$(BIN)/python -m bench
+
+# The Lead Responder: create throughput with a matching workflow against without one, and
+# the time from a lead's 200 to its e-mail at a local SMTP server (see bench/responder.py).
+bench-responder: install
+	$(BIN)/python -m bench.responder
 
 # Instant valuation accuracy on the shared samples (train on earlier months, test on the last 3).
 backtest: install
