@@ -157,6 +157,11 @@ def start(name: str, cmd: list[str], env: dict[str, str], port: int, log: Path) 
     return Server(name, port, proc, log)
 
 
+def serve_command(port: int, workers: int) -> list[str]:
+    return [str(BIN / "doorstep"), "serve", "--production", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers)]  # fmt: skip
+
+
 def wait_ready(server: Server, path: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -429,17 +434,7 @@ def main(argv: list[str] | None = None) -> None:
     servers = {
         "doorstep": start(
             "doorstep",
-            [
-                str(BIN / "doorstep"),
-                "serve",
-                "--production",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(args.port),
-                "--workers",
-                str(args.workers),
-            ],
+            serve_command(args.port, args.workers),
             d_env,
             args.port,
             RESULTS / f"{stamp}-doorstep.log",

@@ -31,7 +31,6 @@ from aiosmtpd.controller import Controller
 
 from bench import bodies, load
 from bench.__main__ import (
-    BIN,
     RESULTS,
     ROOT,
     db_url,
@@ -39,6 +38,7 @@ from bench.__main__ import (
     machine,
     print_run,
     run_side,
+    serve_command,
     set_up_doorstep,
     smoke,
     start,
@@ -210,17 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     )["token"]
     server = start(
         "doorstep",
-        [
-            str(BIN / "doorstep"),
-            "serve",
-            "--production",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(args.port),
-            "--workers",
-            str(args.workers),
-        ],
+        serve_command(args.port, args.workers),
         env,
         args.port,
         RESULTS / f"{stamp}-responder.log",

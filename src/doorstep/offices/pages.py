@@ -128,16 +128,7 @@ def route_box(
 @router.get("/offices/{office_id}")
 def edit_page(request: Request, office_id: str, user: AdminUser, session: SessionDep) -> Response:
     office = service.get_office(session, user.account_id, path_id(office_id, "office"))
-    account = get_account(session, user.account_id)
-    form = {
-        "name": office.name,
-        "postcode": office.postcode or "",
-        "coverage": ", ".join(
-            c.code for c in service.coverage_of(session, user.account_id, office.id)
-        ),
-        "is_default": office.id == account.default_office_id,
-    }
-    return _edit(request, office, form)
+    return _edit(request, office, _form_of(session, user.account_id, office))
 
 
 def _edit(

@@ -134,7 +134,7 @@ def parse_smtp_url(url: str) -> SmtpConfig:
         raise SmtpUrlError("The SMTP URL has a password but no user name: smtp://user:pass@host.")
     if username and password is None:
         raise SmtpUrlError(f"The SMTP user {username!r} has no password: smtp://user:pass@host.")
-    if username and tls == "none" and not _is_loopback(parts.hostname):
+    if username and tls == "none" and not is_loopback(parts.hostname):
         raise SmtpUrlError(
             "The password would cross the network unencrypted: use smtps:// or ?starttls=true."
         )
@@ -167,7 +167,8 @@ def check_mail_from(address: str) -> None:
             raise ValueError(f"{address!r} is not an e-mail address: {exc}") from None
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """This machine: credentials may travel unencrypted to it, nowhere else."""
     if host == "localhost":
         return True
     try:

@@ -11,7 +11,6 @@ credentials), with Twilio's error code and message.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import uuid
@@ -28,6 +27,7 @@ from twilio.rest import Client
 
 from doorstep.config import get_settings
 from doorstep.leads.contact import normalise_phone
+from doorstep.responder.mail import is_loopback
 
 log = logging.getLogger(__name__)
 # The library logs each request and response at INFO, a dozen lines apiece; Doorstep records
@@ -85,17 +85,8 @@ def check_twilio_api_url(url: str) -> None:
         parts.port  # noqa: B018 - reading it is what checks it
     except ValueError:
         raise ValueError(f"{url!r} has a bad port.") from None
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(f"{url!r}: the auth token would travel unencrypted; use https://.")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _RebasedHttpClient(TwilioHttpClient):
