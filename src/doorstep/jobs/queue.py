@@ -156,10 +156,12 @@ def _held(job_id: int, worker: str) -> Any:
 def finish(conn: Connection | Session, job_id: int, worker: str) -> None:
     """Mark the job done, in the caller's transaction (with the handler's own writes);
     LostClaim when another worker holds it now, so those writes roll back."""
+    now = utcnow()
     result = conn.execute(
         update(Job)
         .where(_held(job_id, worker))
-        .values(state="done", claimed_by=None, finished_at=utcnow(), last_error=None)
+        # run_at held the lease's end; a finished job's says when it last ran.
+        .values(state="done", claimed_by=None, finished_at=now, run_at=now, last_error=None)
         .execution_options(synchronize_session=False)
     )
     if not getattr(result, "rowcount", 1):
@@ -189,10 +191,13 @@ def reschedule(
 
 
 def give_up(conn: Connection | Session, job_id: int, worker: str, reason: str) -> bool:
+    now = utcnow()
     result = conn.execute(
         update(Job)
         .where(_held(job_id, worker))
-        .values(state="failed", claimed_by=None, finished_at=utcnow(), last_error=reason[:2000])
+        .values(
+            state="failed", claimed_by=None, finished_at=now, run_at=now, last_error=reason[:2000]
+        )
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 1))
