@@ -21,6 +21,28 @@ def server(engine):
         yield base
 
 
+@pytest.fixture(autouse=True)
+def _settled(engine):
+    """The live server writes each request's log row just after its response; the tables
+    are emptied after each test, and must not race those writes (on PostgreSQL the two
+    deadlock over the account row)."""
+    yield
+    from sqlalchemy import func
+
+    from doorstep.models import RequestLog
+
+    last, stable_since = -1, time.monotonic()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            n = conn.scalar(select(func.count()).select_from(RequestLog))
+        if n != last:
+            last, stable_since = n, time.monotonic()
+        elif time.monotonic() - stable_since > 0.5:
+            return
+        time.sleep(0.1)
+
+
 def _fire(base, n, make_request):
     with ThreadPoolExecutor(max_workers=n) as pool, httpx.Client(base_url=base, timeout=60) as c:
         return list(pool.map(lambda i: make_request(c, i), range(n)))
