@@ -20,7 +20,10 @@ from doorstep.valuation.demo import ensure_demo_sales
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes (default 1; with --production one per CPU)."),
+    ] = None,
     production: Annotated[
         bool,
         typer.Option(
@@ -42,8 +45,8 @@ def serve(
     if production:
         os.environ["DOORSTEP_ENVIRONMENT"] = "production"
         get_settings.cache_clear()
-        if workers == 1:
-            workers = os.cpu_count() or 1
+    if workers is None:
+        workers = (os.cpu_count() or 1) if production else 1
     settings = get_settings()
     try:
         settings.check()
