@@ -1,4 +1,5 @@
-"""A real `uvicorn` process on the test database, for concurrency and crash tests."""
+"""A real `uvicorn` process on the test database, for concurrency and crash tests, and
+`doorstep serve` itself for its options."""
 
 from __future__ import annotations
 
@@ -24,7 +25,31 @@ def free_port() -> int:
 @contextmanager
 def live_server(workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
-    env = {
+    command = [
+        sys.executable, "-m", "uvicorn", "doorstep.app:create_app", "--factory",
+        "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+    ]  # fmt: skip
+    with _running(command, port, _env()) as proc:
+        yield f"http://127.0.0.1:{port}", proc
+
+
+@contextmanager
+def doorstep_serve(
+    *options: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``doorstep serve`` with the options given, as an operator starts it (one worker, and
+    no durable work beside the tests)."""
+    port = free_port()
+    command = [
+        sys.executable, "-c", "from doorstep.cli import main; main()",
+        "serve", "--port", str(port), "--workers", "1", "--no-worker", *options,
+    ]  # fmt: skip
+    with _running(command, port, {**_env(), **(env or {})}) as proc:
+        yield f"http://127.0.0.1:{port}", proc
+
+
+def _env() -> dict[str, str]:
+    return {
         **os.environ,
         "DOORSTEP_DATABASE_URL": TEST_URL,
         "DOORSTEP_LOG_LEVEL": "WARNING",
@@ -33,13 +58,13 @@ def live_server(workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]
         "DOORSTEP_DB_POOL_SIZE": "5",
         "DOORSTEP_DB_MAX_OVERFLOW": "5",
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "doorstep.app:create_app", "--factory",
-            "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-        ],
-        env=env,
-    )  # fmt: skip
+
+
+@contextmanager
+def _running(
+    command: list[str], port: int, env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -52,7 +77,7 @@ def live_server(workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("the test server did not start")
             time.sleep(0.1)
-        yield base, proc
+        yield proc
     finally:
         if proc.poll() is None:
             proc.terminate()

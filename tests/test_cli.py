@@ -29,3 +29,33 @@ def test_demo_sets_up_real_offices_and_prints_a_working_token(client, engine):
 def test_db_upgrade(engine):
     r = runner.invoke(cli, ["db", "upgrade"])
     assert r.exit_code == 0 and "up to date" in r.stdout
+
+
+def test_serve_production_keeps_the_workers_asked_for(engine, monkeypatch):
+    """`--production --workers 1` ran one worker per CPU: 1 was taken for "not given"."""
+    import os
+
+    from doorstep.cli import serve
+    from doorstep.config import get_settings
+
+    ran: dict = {}
+    monkeypatch.setattr(serve.uvicorn, "run", lambda *a, **kw: ran.update(kw))
+    monkeypatch.setattr(serve, "_fit_pool", lambda workers: None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    # serve sets these for its server processes; the test puts them back.
+    monkeypatch.setenv("DOORSTEP_ENVIRONMENT", "development")
+    monkeypatch.setenv("DOORSTEP_WORKER_IN_PROCESS", "false")
+    try:
+        r = runner.invoke(cli, ["serve", "--production", "--workers", "1"])
+        assert r.exit_code == 0, r.output
+        assert ran["workers"] == 1
+        r = runner.invoke(cli, ["serve", "--production"])
+        assert r.exit_code == 0, r.output
+        assert ran["workers"] == 4
+        r = runner.invoke(cli, ["serve"])
+        assert r.exit_code == 0, r.output
+        assert ran["workers"] == 1
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        monkeypatch.undo()
+        get_settings.cache_clear()

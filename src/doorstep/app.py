@@ -39,8 +39,9 @@ from doorstep.statuses import api as statuses_api
 from doorstep.statuses import pages as statuses_pages
 from doorstep.tokens import pages as tokens_pages
 from doorstep.valuation import api as valuation_api
-from doorstep.web import about
+from doorstep.web import about, docs
 from doorstep.web.errors import html_error, wants_json
+from doorstep.web.headers import SecurityHeadersMiddleware
 from doorstep.web.templating import is_htmx
 
 log = logging.getLogger("doorstep")
@@ -143,7 +144,7 @@ def _allowed_methods(request: Request) -> list[str]:
 def _page_methods(request: Request) -> list[str]:
     """The dashboard's pages are not in the OpenAPI schema: ask their routers."""
     methods: set[str] = set()
-    for module in (auth_pages, about, responder_public, *DASHBOARD_PAGES):
+    for module in (auth_pages, about, docs, responder_public, *DASHBOARD_PAGES):
         for route in module.router.routes:
             regex = getattr(route, "path_regex", None)
             if regex is not None and regex.match(request.url.path):
@@ -184,14 +185,16 @@ def create_app() -> FastAPI:
         # The database is not reachable yet: the key is read on the first dashboard request.
         log.warning("Could not read the session key from the database; will retry.")
     # The docs pages load Swagger UI and ReDoc from the package, not a CDN: an agency's server
-    # may have no internet, and /docs is linked from every dashboard page.
+    # may have no internet, and /docs is linked from every dashboard page. The package serves
+    # the files; web/docs.py serves the pages, which work under a Content-Security-Policy.
     app = FastAPIOffline(
         lifespan=_lifespan,
         title="Doorstep Lead API",
         version=f"v103 (Doorstep {__version__})",
         description=DESCRIPTION,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        docs_url=None,
+        redoc_url=None,
+        static_url=docs.OFFLINE_STATIC,
     )
 
     @app.exception_handler(LoginRequired)
@@ -233,6 +236,7 @@ def create_app() -> FastAPI:
     for router in api_routers:
         app.include_router(router)
     app.include_router(about.router)
+    app.include_router(docs.router)
     app.include_router(responder_public.router)
     app.include_router(auth_pages.router)
     for pages in DASHBOARD_PAGES:
@@ -243,5 +247,8 @@ def create_app() -> FastAPI:
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,
         log_body=settings.request_log_body_bytes,
+    )
+    app.add_middleware(
+        SecurityHeadersMiddleware, static_prefixes=("/static/", docs.OFFLINE_STATIC + "/")
     )
     return app

@@ -1,5 +1,6 @@
 """One settings object, read from the environment (prefix ``DOORSTEP_``)."""
 
+import ipaddress
 from functools import lru_cache
 
 from pydantic import Field, field_validator
@@ -57,6 +58,12 @@ class Settings(BaseSettings):
     # Where people and providers reach Doorstep: links in messages (the lead's page in an
     # office alert, unsubscribe), provider callbacks.
     public_url: str = "http://127.0.0.1:8000"
+    # /metrics on the public app answers only `Authorization: Bearer <this>`; unset, it is a
+    # 404 there (`doorstep serve --metrics-port` serves it on a port of its own instead).
+    metrics_token: str = ""
+    # Under `doorstep serve --production`, the proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed: comma-separated addresses or networks, "*" for any.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @field_validator("environment", mode="before")
     @classmethod
@@ -99,6 +106,27 @@ class Settings(BaseSettings):
             check_twilio_api_url(self.twilio_api_url)
         except ValueError as e:
             raise RuntimeError(f"DOORSTEP_TWILIO_API_URL: {e}") from None
+        check_forwarded_allow_ips(self.forwarded_allow_ips)
+
+
+def check_forwarded_allow_ips(value: str) -> None:
+    """Refuse what uvicorn would quietly take as a name no client ever has: a typo there
+    would trust no proxy, and every request would look plain-HTTP from the proxy's address."""
+    items = [item.strip() for item in value.split(",")]
+    if items == ["*"]:
+        return
+    for item in items:
+        try:
+            if "/" in item:
+                ipaddress.ip_network(item)
+            else:
+                ipaddress.ip_address(item)
+        except ValueError:
+            raise RuntimeError(
+                f"DOORSTEP_FORWARDED_ALLOW_IPS: {item!r} is not an IP address or network "
+                "(such as 10.0.0.5 or 10.0.0.0/24); separate several with commas, or give "
+                '"*" alone to trust any address.'
+            ) from None
 
 
 @lru_cache

@@ -14,21 +14,45 @@ from doorstep.cli.common import JsonOpt, emit, ensure_schema, session
 from doorstep.config import get_settings
 from doorstep.demo import ensure_demo
 from doorstep.ops import logging as ops_logging
+from doorstep.ops import metrics
 from doorstep.valuation.demo import ensure_demo_sales
 
 
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes (default 1; with --production one per CPU)."),
+    ] = None,
     production: Annotated[
         bool,
         typer.Option(
             "--production",
             help="Production mode: one worker per CPU unless --workers is given, trusts "
-            "X-Forwarded-* from the proxy.",
+            "X-Forwarded-* from the proxies of --forwarded-allow-ips.",
         ),
     ] = False,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="With --production: the proxies whose X-Forwarded-For and -Proto are "
+            "believed, comma-separated addresses or networks ('*': any). Default: "
+            "DOORSTEP_FORWARDED_ALLOW_IPS, else 127.0.0.1.",
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve /metrics on this port, without a token (on the public port it needs "
+            "DOORSTEP_METRICS_TOKEN).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Interface for --metrics-port.")
+    ] = "127.0.0.1",
     no_worker: Annotated[
         bool,
         typer.Option(
@@ -42,8 +66,13 @@ def serve(
     if production:
         os.environ["DOORSTEP_ENVIRONMENT"] = "production"
         get_settings.cache_clear()
-        if workers == 1:
-            workers = os.cpu_count() or 1
+    if forwarded_allow_ips is not None:
+        os.environ["DOORSTEP_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
+        get_settings.cache_clear()
+        if not production:
+            typer.echo("--forwarded-allow-ips counts only with --production.", err=True)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if production else 1
     settings = get_settings()
     try:
         settings.check()
@@ -62,6 +91,14 @@ def serve(
         shutil.rmtree(mdir, ignore_errors=True)
         os.makedirs(mdir)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = mdir
+    if metrics_port is not None:
+        try:
+            metrics.serve(metrics_host, metrics_port)
+        except OSError as e:
+            where = f"{metrics_host}:{metrics_port}"
+            typer.echo(f"Error: cannot serve metrics on {where}: {e}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"Metrics on http://{metrics_host}:{metrics_port}/metrics", err=True)
     typer.echo(f"Doorstep on http://{host}:{port} (API docs: http://{host}:{port}/docs)", err=True)
     uvicorn.run(
         "doorstep.app:create_app",
@@ -70,7 +107,10 @@ def serve(
         port=port,
         workers=workers,
         proxy_headers=production,
-        forwarded_allow_ips="*" if production else None,
+        # Only these addresses may say which client and scheme a request came from: from any
+        # other, X-Forwarded-For would spoof the request log's client address and
+        # X-Forwarded-Proto: https would pass a plain-HTTP request off as secure.
+        forwarded_allow_ips=get_settings().forwarded_allow_ips if production else None,
         access_log=False,
         log_config=None,
     )

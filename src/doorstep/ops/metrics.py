@@ -1,5 +1,8 @@
 """Prometheus metrics. With several worker processes, ``doorstep serve`` sets
-PROMETHEUS_MULTIPROC_DIR so /metrics adds up every process."""
+PROMETHEUS_MULTIPROC_DIR so /metrics adds up every process.
+
+They are the operator's: the public app serves them only with the metrics token
+(ops/health.py); ``doorstep serve --metrics-port`` serves them on a port of their own."""
 
 from __future__ import annotations
 
@@ -7,11 +10,13 @@ import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 REQUESTS = Counter(
@@ -28,9 +33,20 @@ LATENCY = Histogram(
 LEADS_CREATED = Counter("doorstep_leads_created_total", "Leads created", ["type", "source"])
 
 
-def render() -> tuple[bytes, str]:
+def registry() -> CollectorRegistry:
+    """This process's metrics, or every worker's when there are several."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined)
+        return combined
+    return REGISTRY
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(registry()), CONTENT_TYPE_LATEST
+
+
+def serve(host: str, port: int) -> None:
+    """The metrics on ``http://host:port/metrics``, from a thread of this process: the server
+    itself with one worker, the workers' supervisor with several (it reads their files)."""
+    start_http_server(port, addr=host, registry=registry())
