@@ -147,6 +147,59 @@ def test_the_handlers_writes_commit_with_the_job_and_only_then(engine, owner, cl
     assert data == [None, {"r": "not this time"}]
 
 
+@handler("test.logged", backoff=(1,))
+def _logged(work: Work) -> None:
+    """Logs its attempt whatever the outcome; its other writes only count on success."""
+    work.session.add(
+        LeadEvent(lead_id=work.job.lead_id, account_id=work.job.account_id, kind="test")
+    )
+    attempt = work.job.attempts
+    work.on_outcome(
+        lambda s: s.add(
+            LeadEvent(
+                lead_id=work.job.lead_id,
+                account_id=work.job.account_id,
+                kind="test_log",
+                data={"attempt": attempt},
+            )
+        )
+    )
+    if attempt == 1:
+        raise Retry("first time unlucky")
+
+
+def test_a_handlers_log_of_its_attempt_is_kept_whatever_the_outcome(engine, owner, client):
+    lead = create_lead_api(client, owner)
+    with db.transaction() as s:
+        enqueue(s, "test.logged", {}, account_id=owner.account_id, lead_id=lead["id"])
+    _run_due(engine)
+    with db.transaction() as s:
+        s.execute(update(Job).where(Job.state == "pending").values(run_at=utcnow()))
+    _run_due(engine)
+    with db.transaction() as s:
+        rows = s.execute(
+            select(LeadEvent.kind, LeadEvent.data)
+            .where(LeadEvent.kind.in_(("test", "test_log")))
+            .order_by(LeadEvent.id)
+        ).all()
+    # the failed attempt's log stayed, its other write rolled back
+    assert [tuple(r) for r in rows] == [
+        ("test_log", {"attempt": 1}),
+        ("test", None),
+        ("test_log", {"attempt": 2}),
+    ]
+
+
+def test_enqueue_returns_the_new_jobs_ids_in_order(engine):
+    with db.transaction() as s:
+        one = enqueue(s, "test.count", {"n": 0})
+        many = queue.enqueue_many(
+            s, [{"kind": "test.count", "payload": {"n": i}} for i in (1, 2, 3)]
+        )
+    jobs = {j.id: j.payload["n"] for j in _jobs()}
+    assert [jobs[i] for i in [one, *many]] == [0, 1, 2, 3]
+
+
 def test_a_dead_workers_job_is_claimed_again_once_its_lease_runs_out(engine):
     jid = _add()
     (held,) = queue.claim(engine, "dead", 10, timedelta(seconds=-1))  # killed at once

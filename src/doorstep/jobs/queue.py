@@ -48,10 +48,10 @@ def enqueue(
     account_id: int | None = None,
     lead_id: int | None = None,
     run_at: datetime | None = None,
-) -> None:
+) -> int:
     """Add a job in the session's transaction: it exists if and only if the change that
-    caused it commits."""
-    enqueue_many(
+    caused it commits. Returns its id."""
+    (job_id,) = enqueue_many(
         session,
         [
             {
@@ -63,12 +63,14 @@ def enqueue(
             }
         ],
     )
+    return job_id
 
 
-def enqueue_many(session: Session, jobs: list[dict[str, Any]]) -> None:
-    """Several jobs in one statement (keys: kind, payload, account_id, lead_id, run_at)."""
+def enqueue_many(session: Session, jobs: list[dict[str, Any]]) -> list[int]:
+    """Several jobs in one statement (keys: kind, payload, account_id, lead_id, run_at);
+    returns their ids, in the order given."""
     if not jobs:
-        return
+        return []
     now = utcnow()
     rows = [
         {
@@ -84,8 +86,9 @@ def enqueue_many(session: Session, jobs: list[dict[str, Any]]) -> None:
         }
         for j in jobs
     ]
-    session.execute(insert(Job), rows)
+    ids = session.scalars(insert(Job).returning(Job.id, sort_by_parameter_order=True), rows)
     session.info["jobs_enqueued"] = True
+    return list(ids)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
@@ -41,6 +41,7 @@ class Work:
         self.job = job
         self.worker = worker
         self._session: Session | None = None
+        self._outcome: list[Callable[[Session], None]] = []
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -59,6 +60,17 @@ class Work:
         if self._session is None:
             self._session = Session(self.engine, expire_on_commit=False, autoflush=False)
         return self._session
+
+    def on_outcome(self, fn: Callable[[Session], None]) -> None:
+        """``fn(session)`` runs in the transaction that records this attempt's outcome,
+        whatever it is: done, retried or failed. For a handler's log of what it tried (a
+        webhook's attempt), which must outlive a failed attempt's rolled-back
+        ``work.session``."""
+        self._outcome.append(fn)
+
+    def take_outcome(self) -> list[Callable[[Session], None]]:
+        fns, self._outcome = self._outcome, []
+        return fns
 
     def close(self) -> None:
         if self._session is not None:
@@ -201,6 +213,8 @@ class Worker:
         started = time.perf_counter()
         try:
             handler.run(work)
+            for fn in work.take_outcome():
+                fn(work.session)
             queue.finish(work.session, job.id, self.name)
             work.session.commit()
         except queue.LostClaim:
@@ -208,16 +222,20 @@ class Worker:
             return
         except GiveUp as e:
             work.close()
-            self._fail(job, handler, e.reason, final=True)
+            self._fail(job, handler, e.reason, final=True, outcome=work.take_outcome())
             return
         except Retry as e:
             work.close()
-            self._fail(job, handler, e.reason, final=False, after=e.after)
+            self._fail(
+                job, handler, e.reason, final=False, after=e.after, outcome=work.take_outcome()
+            )
             return
         except Exception as e:
             work.close()
             log.exception("a job failed", extra={"job_id": job.id, "kind": job.kind})
-            self._fail(job, handler, f"{type(e).__name__}: {e}", final=False)
+            self._fail(
+                job, handler, f"{type(e).__name__}: {e}", final=False, outcome=work.take_outcome()
+            )
             return
         finally:
             work.close()
@@ -234,18 +252,27 @@ class Worker:
         *,
         final: bool,
         after: timedelta | None = None,
+        outcome: list[Callable[[Session], None]] | None = None,
     ) -> None:
         final = final or job.attempts >= job.max_attempts
         work = Work(self.engine, job, self.name)
         try:
             s = work.session
             if final:
-                if queue.give_up(s, job.id, self.name, reason) and handler and handler.on_failure:
-                    handler.on_failure(work, reason)
+                held = queue.give_up(s, job.id, self.name, reason)
             else:
                 assert handler is not None
                 at = utcnow() + (after if after is not None else handler.delay(job.attempts))
-                queue.reschedule(s, job.id, self.name, reason, at)
+                held = queue.reschedule(s, job.id, self.name, reason, at)
+            if not held:
+                # Another worker holds the job now (this one's lease ran out): its outcome
+                # is that worker's to record.
+                s.rollback()
+                return
+            for fn in outcome or ():
+                fn(s)
+            if final and handler and handler.on_failure:
+                handler.on_failure(work, reason)
             s.commit()
         finally:
             work.close()
