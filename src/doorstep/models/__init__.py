@@ -17,6 +17,7 @@ from doorstep.models.token import (
 )
 from doorstep.models.user import User, UserOffice
 from doorstep.models.valuation import PriceIndex, RentalEvidence, Sale, ValuationModel
+from doorstep.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Account",
@@ -40,4 +41,7 @@ __all__ = [
     "User",
     "UserOffice",
     "ValuationModel",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]
