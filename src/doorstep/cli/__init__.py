@@ -18,6 +18,7 @@ from doorstep.cli import (
     tokens,
     users,
     valuation,
+    webhooks,
 )
 from doorstep.config import get_settings
 
@@ -38,6 +39,7 @@ app.add_typer(rents.app, name="rents")
 app.add_typer(valuation.app, name="valuation")
 app.add_typer(keys.app, name="keys")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("worker")(jobs.worker)
 app.command("serve")(serve.serve)
 

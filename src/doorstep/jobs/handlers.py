@@ -1,3 +1,4 @@
 """Imports every feature's job handlers, so that a worker knows every kind."""
 
 from doorstep.leads import events  # noqa: F401
+from doorstep.webhooks import tasks as webhooks  # noqa: F401
