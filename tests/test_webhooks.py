@@ -268,12 +268,10 @@ def test_no_answer_within_the_time_limit_fails_the_attempt(
 
 
 def test_a_response_excerpt_keeps_the_first_kilobyte(engine):
-    long = "é" * 2000
-
-    class Big(Receiver):
-        pass
-
     import http.server
+    import threading
+
+    long = "é" * 2000
 
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -290,8 +288,6 @@ def test_a_response_excerpt_keeps_the_first_kilobyte(engine):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-    import threading
-
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with pytest.MonkeyPatch.context() as mp:
@@ -555,7 +551,6 @@ def test_a_disabled_endpoints_waiting_delivery_is_failed_and_cannot_be_redeliver
 ):
     endpoint_id, _ = _endpoint(owner.account_id, rx.url)
     lead = create_lead_api(client, owner)
-    _run_due(engine, worker="fan-out-only") if False else None
     w = Worker(engine, 1, name="w")
     (event,) = queue.claim(engine, "w", 1, LEASE)
     w.run_one(event)  # the delivery is written, not yet sent

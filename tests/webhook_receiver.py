@@ -57,9 +57,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             rx._release.wait()
             status = rx._next_status() or 200
         reply = b'{"ok": true}' if status < 400 else b'{"error": "told to fail"}'
+        phrase = self.responses.get(status, ("",))[0]
         head = (
-            f"HTTP/1.1 {status} {http.server.BaseHTTPRequestHandler.responses.get(status, ('',))[0]}"
-            f"\r\nContent-Type: application/json\r\nContent-Length: {len(reply)}\r\n\r\n"
+            f"HTTP/1.1 {status} {phrase}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(reply)}\r\n\r\n"
         )
         try:
             # One write: headers and body in one segment (no Nagle/delayed-ACK stall).

@@ -57,14 +57,13 @@ def _failed(work: Work, reason: str) -> None:
             WebhookDelivery.account_id,
             WebhookDelivery.event_type,
             WebhookDelivery.endpoint_id,
-            WebhookDelivery.attempts,
         )
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
         return
     url = s.scalar(select(WebhookEndpoint.url).where(WebhookEndpoint.id == row.endpoint_id))
-    _timeline(s, row, "webhook_failed", url or "", reason=reason[:500], attempts=row.attempts)
+    _timeline(s, row, "webhook_failed", url or "", reason=reason[:500], attempts=work.job.attempts)
 
 
 @handler("webhook.deliver", backoff=BACKOFF, on_failure=_failed)
@@ -107,7 +106,7 @@ def deliver(work: Work) -> None:
         "webhook_delivered",
         row.url,
         status_code=sent.status_code,
-        attempts=row.attempts + 1,
+        attempts=work.job.attempts,  # of this series (a redelivery starts a new one)
     )
 
 
