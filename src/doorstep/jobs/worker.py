@@ -92,6 +92,8 @@ class Worker:
         poll_s: float | None = None,
         name: str | None = None,
     ) -> None:
+        from doorstep.jobs import handlers  # noqa: F401  (registers every kind)
+
         settings = get_settings()
         self.engine = engine
         self.concurrency = max(1, concurrency or settings.worker_concurrency)
@@ -110,8 +112,6 @@ class Worker:
 
     def start(self) -> None:
         """In the background (``doorstep serve``'s in-process worker)."""
-        from doorstep.jobs import handlers  # noqa: F401  (registers every kind)
-
         for target, name in ((self._claim_loop, "claim"), (self._heartbeat, "lease")):
             t = threading.Thread(target=target, name=f"doorstep-jobs-{name}", daemon=True)
             t.start()
