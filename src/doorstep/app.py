@@ -40,6 +40,7 @@ from doorstep.valuation import api as valuation_api
 from doorstep.web import about
 from doorstep.web.errors import html_error, wants_json
 from doorstep.web.templating import is_htmx
+from doorstep.webhooks import pages as webhooks_pages
 
 log = logging.getLogger("doorstep")
 
@@ -77,7 +78,14 @@ Decisions where the v103 documentation is silent:
 
 
 STATIC = Path(__file__).parent / "web" / "static"
-DASHBOARD_PAGES = (leads_pages, offices_pages, statuses_pages, tokens_pages, reports_pages)
+DASHBOARD_PAGES = (
+    leads_pages,
+    offices_pages,
+    statuses_pages,
+    tokens_pages,
+    webhooks_pages,
+    reports_pages,
+)
 
 
 def _api_error(
