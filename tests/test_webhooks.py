@@ -401,11 +401,9 @@ def test_an_endpoint_at_a_literal_private_address_is_refused_when_made(engine, o
 
 
 def test_deliveries_to_addresses_that_are_or_resolve_to_private_ones_are_refused(
-    engine, client, owner, rx, monkeypatch
+    engine, client, owner, rx, allow_private, monkeypatch
 ):
     # Made while allowed (as an operator might have), then the operator forbids them.
-    monkeypatch.setenv("DOORSTEP_WEBHOOKS_ALLOW_PRIVATE", "true")
-    get_settings.cache_clear()
     urls = [
         rx.url,
         f"http://localhost:{rx.port}/hooks",
@@ -430,9 +428,6 @@ def test_deliveries_to_addresses_that_are_or_resolve_to_private_ones_are_refused
     assert all("DOORSTEP_WEBHOOKS_ALLOW_PRIVATE=true" in e for e in by_url.values())
     assert rx.requests == []  # nothing reached the receiver
     assert {d.state for d in _deliveries()} == {"pending"}  # attempts failed, to be retried
-    monkeypatch.undo()
-    get_settings.cache_clear()
-    net.reset_client()
 
 
 def test_the_connection_goes_to_the_checked_address_under_the_urls_name(
