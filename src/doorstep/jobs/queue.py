@@ -169,6 +169,21 @@ def finish(conn: Connection | Session, job_id: int, worker: str) -> None:
         raise LostClaim(job_id)
 
 
+def finish_many(conn: Connection | Session, job_ids: list[int], worker: str) -> set[int]:
+    """Mark those of the jobs the worker still holds done, in the caller's transaction;
+    returns their ids (the others' leases ran out and another worker has them)."""
+    if not job_ids:
+        return set()
+    rows = conn.execute(
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.claimed_by == worker, Job.state == "running")
+        .values(state="done", claimed_by=None, finished_at=utcnow(), last_error=None)
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    )
+    return {int(r[0]) for r in rows}
+
+
 def reschedule(
     conn: Connection | Session, job_id: int, worker: str, reason: str, at: datetime
 ) -> bool:
