@@ -8,7 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, event, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from doorstep.jobs import registry
@@ -86,7 +98,11 @@ def enqueue_many(session: Session, jobs: list[dict[str, Any]]) -> list[int]:
         }
         for j in jobs
     ]
-    ids = session.scalars(insert(Job).returning(Job.id, sort_by_parameter_order=True), rows)
+    # Core on the table, not the ORM's bulk insert: this runs on every lead change.
+    table = Job.__table__
+    assert isinstance(table, Table)
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=len(rows) > 1)
+    ids = session.connection().execute(stmt, rows).scalars().all()
     session.info["jobs_enqueued"] = True
     return list(ids)
 
@@ -174,14 +190,23 @@ def finish_many(conn: Connection | Session, job_ids: list[int], worker: str) -> 
     returns their ids (the others' leases ran out and another worker has them)."""
     if not job_ids:
         return set()
-    rows = conn.execute(
-        update(Job)
-        .where(Job.id.in_(job_ids), Job.claimed_by == worker, Job.state == "running")
-        .values(state="done", claimed_by=None, finished_at=utcnow(), last_error=None)
-        .returning(Job.id)
-        .execution_options(synchronize_session=False)
+    if isinstance(conn, Session):
+        conn = conn.connection()
+    params = {"ids": job_ids, "worker": worker, "now": utcnow()}
+    return {int(i) for i in conn.execute(_FINISH_MANY, params).scalars()}
+
+
+# Built once: the worker runs it for every batch of finished jobs.
+_FINISH_MANY = (
+    update(Job)
+    .where(
+        Job.id.in_(bindparam("ids", expanding=True)),
+        Job.claimed_by == bindparam("worker"),
+        Job.state == "running",
     )
-    return {int(r[0]) for r in rows}
+    .values(state="done", claimed_by=None, finished_at=bindparam("now"), last_error=None)
+    .returning(Job.id)
+)
 
 
 def reschedule(

@@ -72,28 +72,32 @@ def _failed(work: Work, reason: str) -> None:
     s.execute(insert(LeadEvent), [entry])
 
 
+# What an attempt needs, built once (this runs for every attempt).
+_TO_SEND = (
+    select(
+        WebhookDelivery.id,
+        WebhookDelivery.account_id,
+        WebhookDelivery.lead_id,
+        WebhookDelivery.msg_id,
+        WebhookDelivery.event_type,
+        WebhookDelivery.body,
+        WebhookDelivery.attempts,
+        WebhookEndpoint.url,
+        WebhookEndpoint.enabled,
+        WebhookEndpoint.secret,
+        WebhookEndpoint.previous_secret,
+        WebhookEndpoint.previous_secret_expires_at,
+    )
+    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+    .where(WebhookDelivery.job_id == bindparam("job_id"))
+)
+
+
 @handler("webhook.deliver", backoff=BACKOFF, on_failure=_failed)
 def deliver(work: Work) -> None:
     """POSTs one webhook delivery, signed (Standard Webhooks)."""
     with work.reading() as s:
-        row = s.execute(
-            select(
-                WebhookDelivery.id,
-                WebhookDelivery.account_id,
-                WebhookDelivery.lead_id,
-                WebhookDelivery.msg_id,
-                WebhookDelivery.event_type,
-                WebhookDelivery.body,
-                WebhookDelivery.attempts,
-                WebhookEndpoint.url,
-                WebhookEndpoint.enabled,
-                WebhookEndpoint.secret,
-                WebhookEndpoint.previous_secret,
-                WebhookEndpoint.previous_secret_expires_at,
-            )
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .where(WebhookDelivery.job_id == work.job.id)
-        ).first()
+        row = s.connection().execute(_TO_SEND, {"job_id": work.job.id}).first()
     if row is None:
         return  # replaced by a redelivery, or its endpoint deleted: nothing to send
     if not row.enabled:
