@@ -489,6 +489,36 @@ def test_redirects_are_not_followed(engine, allow_private):
     assert (sent.ok, sent.status_code) == (False, 307)
 
 
+def test_a_cookie_one_receiver_sets_is_not_sent_on(engine, allow_private):
+    import http.server
+    import threading
+
+    cookies: list[str | None] = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["content-length"]))
+            cookies.append(self.headers.get("cookie"))
+            self.send_response(200)
+            self.send_header("set-cookie", "session=theirs; Path=/")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for _ in range(2):
+            assert net.post(f"http://127.0.0.1:{server.server_address[1]}/", b"{}", {}).ok
+    finally:
+        server.shutdown()
+    assert cookies == [None, None]
+
+
 # -- redelivery, deletion, retention ------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpcore
@@ -220,6 +221,9 @@ def client() -> httpx.Client:
                     timeout=httpx.Timeout(TIMEOUT_S),
                     follow_redirects=False,
                     trust_env=False,
+                    # One client sends for every account: a cookie one receiver sets must
+                    # not ride along to the next.
+                    cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
                 )
     return _client
 
