@@ -179,8 +179,9 @@ def _run_worker(url: str, port: int, expected: int, concurrency: int | None) -> 
     if os.environ.get("BENCH_PROFILE"):  # a folder: py-spy's samples of the worker go there
         out = Path(os.environ["BENCH_PROFILE"]) / f"worker-{proc.pid}.txt"
         spy = subprocess.Popen(
-            ["py-spy", "record", "--gil", "--pid", str(proc.pid), "-r", "200", "-f", "raw", "-o", str(out)]
-        )
+            ["py-spy", "record", "--gil", "--pid", str(proc.pid), "-r", "200", "-f", "raw",
+             "-o", str(out)]
+        )  # fmt: skip
     try:
         deadline = started + 600
         while (st := _stats(port))["count"] < expected:
