@@ -657,8 +657,11 @@ def test_webhooks_from_the_command_line(engine, owner, other):
     ("args", "field", "text"),
     [
         (["--url", "ftp://example.com/x"], "url", "must start with https:// or http://"),
-        (["--url", "not a url"], "url", "https:// or http://"),
+        (["--url", "crm.agency.co.uk/hooks"], "url", "https:// or http://"),
         (["--url", "https://"], "url", "no host"),
+        (["--url", "https://exa mple.com/"], "url", "spaces"),
+        (["--url", "https://x.example.com:99999/"], "url", "not a valid URL"),
+        (["--url", "http://[::1"], "url", "not a valid URL"),
         (["--url", "https://x.example.com", "--events", "lead.deleted"], "events", "lead.deleted"),
         (["--url", "https://x.example.com", "--events", ","], "events", "at least one"),
     ],

@@ -49,11 +49,13 @@ def check_url(url: str) -> str:
         raise bad("Give the address to send webhooks to, e.g. https://example.com/hooks.")
     if len(url) > URL_MAX:
         raise bad(f"The URL can be at most {URL_MAX} characters.")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise bad("The URL cannot contain spaces or control characters.")
     try:
         parts = urlsplit(url)
         port = parts.port
         httpx.URL(url)
-    except ValueError as e:
+    except (ValueError, httpx.InvalidURL) as e:
         raise bad(f"This is not a valid URL ({e}).") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise bad("The URL must start with https:// or http://.")
@@ -65,9 +67,8 @@ def check_url(url: str) -> str:
     if not net.private_allowed():
         ip = net.literal_address(host)
         why = net.why_refused(ip) if ip is not None else None
-        if host.rstrip(".").lower() == "localhost" or host.rstrip(".").lower().endswith(
-            ".localhost"
-        ):
+        name = host.rstrip(".").lower()
+        if name == "localhost" or name.endswith(".localhost"):  # loopback by definition
             why = "a loopback address"
         if why:
             raise bad(
