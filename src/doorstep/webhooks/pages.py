@@ -59,7 +59,6 @@ def _list_page(
             "endpoints": endpoints,
             "deliveries": service.deliveries(session, account_id, limit=25),
             "counts": service.counts(session, account_id),
-            "urls": {e.id: e.url for e in endpoints},
             "event_types": EVENT_TYPES,
             "event_help": EVENT_HELP,
             "new": new,

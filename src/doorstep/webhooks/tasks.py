@@ -61,9 +61,7 @@ def _failed(work: Work, reason: str) -> None:
         )
         .execution_options(synchronize_session=False)
     ).first()
-    if row is None:
-        return
-    if row.lead_id is None:
+    if row is None or row.lead_id is None:
         return
     url = s.scalar(select(WebhookEndpoint.url).where(WebhookEndpoint.id == row.endpoint_id))
     entry = _entry(
