@@ -6,12 +6,13 @@ STAMP := $(VENV)/.installed
 TEST_SQLITE_URL ?= sqlite:///$(CURDIR)/.test-doorstep.db
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/doorstep_test
 BENCH_DASHBOARD_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/doorstep_bench_dashboard
+BENCH_WEBHOOKS_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/doorstep_bench_webhooks
 # The browser tests drive Debian's chromium (Playwright's own browser downloads are not used).
 CHROMIUM := /usr/bin/chromium
 # CI sets DOORSTEP_REQUIRE_POSTGRES=1: then an unreachable PostgreSQL fails the run.
 DOORSTEP_REQUIRE_POSTGRES ?= 0
 
-.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-responder bench-valuation backtest bench-dashboard browser clean
+.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-responder bench-valuation backtest bench-dashboard bench-webhooks browser clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +80,15 @@ bench-dashboard: install
 		$(BIN)/python -m bench.dashboard --url $(BENCH_DASHBOARD_URL); \
 	else \
 		echo "PostgreSQL not reachable: the dashboard bench ran on SQLite only"; \
+	fi
+
+# Webhook deliveries a second from one `doorstep worker` to a local receiver (target 200/s).
+bench-webhooks: install
+	@if $(BIN)/python scripts/pg_ready.py $(BENCH_WEBHOOKS_URL); then \
+		$(BIN)/python -m bench.webhooks --postgres $(BENCH_WEBHOOKS_URL); \
+	else \
+		echo "PostgreSQL not reachable: the webhooks bench runs on SQLite only"; \
+		$(BIN)/python -m bench.webhooks --only sqlite; \
 	fi
 
 clean:

@@ -147,6 +147,59 @@ def test_the_handlers_writes_commit_with_the_job_and_only_then(engine, owner, cl
     assert data == [None, {"r": "not this time"}]
 
 
+@handler("test.logged", backoff=(1,))
+def _logged(work: Work) -> None:
+    """Logs its attempt whatever the outcome; its other writes only count on success."""
+    work.session.add(
+        LeadEvent(lead_id=work.job.lead_id, account_id=work.job.account_id, kind="test")
+    )
+    attempt = work.job.attempts
+    work.on_outcome(
+        lambda s: s.add(
+            LeadEvent(
+                lead_id=work.job.lead_id,
+                account_id=work.job.account_id,
+                kind="test_log",
+                data={"attempt": attempt},
+            )
+        )
+    )
+    if attempt == 1:
+        raise Retry("first time unlucky")
+
+
+def test_a_handlers_log_of_its_attempt_is_kept_whatever_the_outcome(engine, owner, client):
+    lead = create_lead_api(client, owner)
+    with db.transaction() as s:
+        enqueue(s, "test.logged", {}, account_id=owner.account_id, lead_id=lead["id"])
+    _run_due(engine)
+    with db.transaction() as s:
+        s.execute(update(Job).where(Job.state == "pending").values(run_at=utcnow()))
+    _run_due(engine)
+    with db.transaction() as s:
+        rows = s.execute(
+            select(LeadEvent.kind, LeadEvent.data)
+            .where(LeadEvent.kind.in_(("test", "test_log")))
+            .order_by(LeadEvent.id)
+        ).all()
+    # the failed attempt's log stayed, its other write rolled back
+    assert [tuple(r) for r in rows] == [
+        ("test_log", {"attempt": 1}),
+        ("test", None),
+        ("test_log", {"attempt": 2}),
+    ]
+
+
+def test_enqueue_returns_the_new_jobs_ids_in_order(engine):
+    with db.transaction() as s:
+        one = enqueue(s, "test.count", {"n": 0})
+        many = queue.enqueue_many(
+            s, [{"kind": "test.count", "payload": {"n": i}} for i in (1, 2, 3)]
+        )
+    jobs = {j.id: j.payload["n"] for j in _jobs()}
+    assert [jobs[i] for i in [one, *many]] == [0, 1, 2, 3]
+
+
 def test_a_dead_workers_job_is_claimed_again_once_its_lease_runs_out(engine):
     jid = _add()
     (held,) = queue.claim(engine, "dead", 10, timedelta(seconds=-1))  # killed at once
@@ -225,6 +278,83 @@ def test_the_background_worker_runs_work_as_it_is_committed(engine):
         w.stop()
     assert all(j.state == "done" for j in _jobs())
     assert all(seen[i] == 1 for i in ids)
+
+
+@handler("test.outcome_only")
+def _outcome_only(work: Work) -> None:
+    """Writes nothing but its outcome: the background worker records it with others."""
+    n = work.payload["n"]
+    if work.payload.get("bad_log") and work.job.attempts == 1:
+        work.on_outcome(lambda s: s.execute(select(Job.id).where(Job.nonexistent == 1)))  # type: ignore[attr-defined]
+        return
+    work.on_outcome(
+        lambda s: s.add(
+            LeadEvent(
+                lead_id=work.job.lead_id,
+                account_id=work.job.account_id,
+                kind="test_log",
+                data={"n": n},
+            )
+        )
+    )
+
+
+def _run_in_background(engine, until) -> None:
+    w = Worker(engine, 4, poll_s=0.05)
+    w.start()
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not until():
+            time.sleep(0.05)
+    finally:
+        w.stop()
+
+
+def test_jobs_that_only_log_their_outcome_are_recorded_together_and_kept(engine, owner, client):
+    lead = create_lead_api(client, owner)
+    with db.transaction() as s:
+        queue.enqueue_many(
+            s,
+            [
+                {
+                    "kind": "test.outcome_only",
+                    "payload": {"n": i},
+                    "account_id": owner.account_id,
+                    "lead_id": lead["id"],
+                }
+                for i in range(40)
+            ],
+        )
+    _run_in_background(
+        engine, lambda: all(j.state == "done" for j in _jobs() if j.kind == "test.outcome_only")
+    )
+    jobs = [j for j in _jobs() if j.kind == "test.outcome_only"]
+    assert len(jobs) == 40 and {(j.state, j.claimed_by) for j in jobs} == {("done", None)}
+    with db.transaction() as s:
+        logged = sorted(
+            d["n"] for d in s.scalars(select(LeadEvent.data).where(LeadEvent.kind == "test_log"))
+        )
+    assert logged == list(range(40))
+
+
+def test_a_log_that_cannot_be_written_retries_its_job_and_spares_the_others(engine, owner, client):
+    lead = create_lead_api(client, owner)
+    with db.transaction() as s:
+        for i in range(6):
+            payload = {"n": i, "bad_log": i == 3}
+            enqueue(
+                s, "test.outcome_only", payload, account_id=owner.account_id, lead_id=lead["id"]
+            )
+
+    def settled() -> bool:
+        return all(j.state in ("done", "pending") for j in _jobs() if j.kind == "test.outcome_only")
+
+    _run_in_background(engine, settled)
+    by_n = {j.payload["n"]: j for j in _jobs() if j.kind == "test.outcome_only"}
+    assert {n for n, j in by_n.items() if j.state == "done"} == {0, 1, 2, 4, 5}
+    bad = by_n[3]
+    assert bad.state == "pending" and bad.attempts == 1
+    assert (bad.last_error or "").startswith("Recording its outcome failed: AttributeError")
 
 
 def test_jobs_list_and_retry_from_the_command_line(engine):

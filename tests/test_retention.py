@@ -174,6 +174,7 @@ def test_db_prune_prints_what_it_deleted(engine, client, owner):
         "idempotency_keys": 0,
         "rate_counters": 0,
         "jobs": 0,
+        "webhook_secrets": 0,
         "request_log_days": 90,
     }
     human = runner.invoke(cli, ["db", "prune"])

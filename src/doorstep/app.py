@@ -43,6 +43,7 @@ from doorstep.web import about, docs
 from doorstep.web.errors import html_error, wants_json
 from doorstep.web.headers import SecurityHeadersMiddleware
 from doorstep.web.templating import is_htmx
+from doorstep.webhooks import pages as webhooks_pages
 
 log = logging.getLogger("doorstep")
 
@@ -92,6 +93,8 @@ DASHBOARD_PAGES = (
     tokens_pages,
     reports_pages,
     responder_pages,
+    webhooks_pages,
+    reports_pages,
 )
 
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(60, gt=0)
     worker_poll_seconds: float = Field(1.0, gt=0)
     job_retention_days: int = Field(30, ge=0)
+    # Webhooks (webhooks/) may go to loopback, private, link-local and other non-public
+    # addresses only when this is on: off, nobody who can add an endpoint can make Doorstep
+    # reach into its own network (SSRF).
+    webhooks_allow_private: bool = False
     # Set by `doorstep serve` (unless --no-worker): each server process runs a worker.
     worker_in_process: bool = False
     log_level: str = "INFO"

@@ -57,7 +57,10 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only unit of work (``reader(engine)``) takes no write lock: in WAL
+            # mode it reads beside the writer instead of queueing behind it.
+            read_only = conn.get_execution_options().get("doorstep_read_only")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     settings = get_settings()
@@ -89,6 +92,14 @@ _ping_on_checkout: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
+def without_pings() -> None:
+    """From now on, in the calling thread, pooled connections are handed out without the
+    ping. For the job worker's own threads: a connection closed under them fails one
+    statement, and what it was doing is tried again (a claim shortly, a job on its backoff),
+    while a ping costs a round trip on every one of their many short transactions."""
+    _ping_on_checkout.set(False)
+
+
 @contextmanager
 def unpinged(engine: Engine) -> Iterator[Connection]:
     """A connection from the pool without the usual ping: the caller's first statement must
@@ -115,6 +126,13 @@ def retry_closed(conn: Connection, first: Callable[[Connection], T]) -> T:
         if not conn.invalidated:
             conn.invalidate(e)
         return first(conn)  # conn checks out a fresh connection on this first use
+
+
+def reader(engine: Engine) -> Engine:
+    """The engine for transactions that only read (same pool). On SQLite they begin
+    deferred, without the write lock every other transaction takes at once; a write in one
+    would fail rather than race."""
+    return engine.execution_options(doorstep_read_only=True)
 
 
 def get_engine() -> Engine:

@@ -6,7 +6,9 @@ ever) are deleted. A token's totals (requests, successes, failures, last use) ar
 apart (``token_usage``) and stay whole. ``Idempotency-Key`` records are deleted once past
 their window (``DOORSTEP_IDEMPOTENCY_TTL_HOURS``), as they replay nothing after it, and rate
 counters once past their minute. Finished durable work (done or failed jobs) goes after
-``DOORSTEP_JOB_RETENTION_DAYS`` (30).
+``DOORSTEP_JOB_RETENTION_DAYS`` (30), and with them the webhook deliveries and attempts of
+those jobs (their bodies hold the lead: foreign keys on delete cascade). A webhook
+endpoint's previous signing secret is forgotten once its rotation's overlap is over.
 
 ``doorstep serve`` prunes at start and then every ``DOORSTEP_PRUNE_INTERVAL_MINUTES`` (60;
 0 = never) in each worker; ``doorstep db prune`` prunes at once."""
@@ -26,6 +28,7 @@ from doorstep.config import get_settings
 from doorstep.models import ApiToken, IdempotencyKey, Job, RateCounter, RequestLog
 from doorstep.models.base import utcnow
 from doorstep.tokens import service as tokens
+from doorstep.webhooks import service as webhooks
 
 log = logging.getLogger("doorstep.retention")
 
@@ -39,6 +42,7 @@ class Pruned:
     idempotency_keys: int = 0
     rate_counters: int = 0
     jobs: int = 0
+    webhook_secrets: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -84,6 +88,8 @@ def prune(engine: Engine, now: datetime | None = None) -> Pruned:
         out.rate_counters = result.rowcount or 0
     if settings.job_retention_days > 0:
         out.jobs = _delete_finished_jobs(engine, now - timedelta(days=settings.job_retention_days))
+    with Session(engine) as session, session.begin():
+        out.webhook_secrets = webhooks.drop_expired_secrets(session, now)
     return out
 
 

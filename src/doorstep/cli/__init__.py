@@ -19,6 +19,7 @@ from doorstep.cli import (
     tokens,
     users,
     valuation,
+    webhooks,
     workflows,
 )
 from doorstep.config import get_settings
@@ -42,6 +43,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(workflows.app, name="workflows")
 app.add_typer(telephony.app, name="telephony")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("worker")(jobs.worker)
 app.command("serve")(serve.serve)
 

@@ -2,3 +2,4 @@
 
 from doorstep.leads import events  # noqa: F401
 from doorstep.responder import service, tasks  # noqa: F401
+from doorstep.webhooks import tasks as webhooks  # noqa: F401

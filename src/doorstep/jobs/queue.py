@@ -8,7 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, event, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from doorstep.jobs import registry
@@ -48,10 +60,10 @@ def enqueue(
     account_id: int | None = None,
     lead_id: int | None = None,
     run_at: datetime | None = None,
-) -> None:
+) -> int:
     """Add a job in the session's transaction: it exists if and only if the change that
-    caused it commits."""
-    enqueue_many(
+    caused it commits. Returns its id."""
+    (job_id,) = enqueue_many(
         session,
         [
             {
@@ -63,12 +75,14 @@ def enqueue(
             }
         ],
     )
+    return job_id
 
 
-def enqueue_many(session: Session, jobs: list[dict[str, Any]]) -> None:
-    """Several jobs in one statement (keys: kind, payload, account_id, lead_id, run_at)."""
+def enqueue_many(session: Session, jobs: list[dict[str, Any]]) -> list[int]:
+    """Several jobs in one statement (keys: kind, payload, account_id, lead_id, run_at);
+    returns their ids, in the order given."""
     if not jobs:
-        return
+        return []
     now = utcnow()
     rows = [
         {
@@ -84,8 +98,13 @@ def enqueue_many(session: Session, jobs: list[dict[str, Any]]) -> None:
         }
         for j in jobs
     ]
-    session.execute(insert(Job), rows)
+    # Core on the table, not the ORM's bulk insert: this runs on every lead change.
+    table = Job.__table__
+    assert isinstance(table, Table)
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=len(rows) > 1)
+    ids = session.connection().execute(stmt, rows).scalars().all()
     session.info["jobs_enqueued"] = True
+    return list(ids)
 
 
 @dataclass(frozen=True)
@@ -166,6 +185,30 @@ def finish(conn: Connection | Session, job_id: int, worker: str) -> None:
     )
     if not getattr(result, "rowcount", 1):
         raise LostClaim(job_id)
+
+
+def finish_many(conn: Connection | Session, job_ids: list[int], worker: str) -> set[int]:
+    """Mark those of the jobs the worker still holds done, in the caller's transaction;
+    returns their ids (the others' leases ran out and another worker has them)."""
+    if not job_ids:
+        return set()
+    if isinstance(conn, Session):
+        conn = conn.connection()
+    params = {"ids": job_ids, "worker": worker, "now": utcnow()}
+    return {int(i) for i in conn.execute(_FINISH_MANY, params).scalars()}
+
+
+# Built once: the worker runs it for every batch of finished jobs.
+_FINISH_MANY = (
+    update(Job)
+    .where(
+        Job.id.in_(bindparam("ids", expanding=True)),
+        Job.claimed_by == bindparam("worker"),
+        Job.state == "running",
+    )
+    .values(state="done", claimed_by=None, finished_at=bindparam("now"), last_error=None)
+    .returning(Job.id)
+)
 
 
 def reschedule(

@@ -16,15 +16,17 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from doorstep import db
 from doorstep.config import get_settings
 from doorstep.jobs import queue, registry
 from doorstep.jobs.registry import GiveUp, Later, Retry
@@ -36,11 +38,15 @@ log = logging.getLogger("doorstep.jobs")
 class Work:
     """One claimed job as its handler sees it."""
 
-    def __init__(self, engine: Engine, job: queue.Claimed, worker: str) -> None:
+    def __init__(
+        self, engine: Engine, job: queue.Claimed, worker: str, reader: Engine | None = None
+    ) -> None:
         self.engine = engine
+        self._reader = reader or engine
         self.job = job
         self.worker = worker
         self._session: Session | None = None
+        self._outcome: list[Callable[[Session], None]] = []
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -48,9 +54,9 @@ class Work:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A short transaction of its own, for what the handler must read before it acts
-        (keep network calls outside it: on SQLite every transaction holds the write lock)."""
-        with Session(self.engine, expire_on_commit=False) as s, s.begin():
+        """A short read-only transaction of its own, for what the handler must read before
+        it acts (keep network calls outside it all the same)."""
+        with Session(self._reader, expire_on_commit=False) as s, s.begin():
             yield s
 
     @property
@@ -59,6 +65,22 @@ class Work:
         if self._session is None:
             self._session = Session(self.engine, expire_on_commit=False, autoflush=False)
         return self._session
+
+    @property
+    def wrote(self) -> bool:
+        """Whether the handler used ``session`` (then its outcome is recorded on it)."""
+        return self._session is not None
+
+    def on_outcome(self, fn: Callable[[Session], None]) -> None:
+        """``fn(session)`` runs in the transaction that records this attempt's outcome,
+        whatever it is: done, retried or failed. For a handler's log of what it tried (a
+        webhook's attempt), which must outlive a failed attempt's rolled-back
+        ``work.session``."""
+        self._outcome.append(fn)
+
+    def take_outcome(self) -> list[Callable[[Session], None]]:
+        fns, self._outcome = self._outcome, []
+        return fns
 
     def close(self) -> None:
         if self._session is not None:
@@ -71,6 +93,13 @@ def worker_name() -> str:
 
 
 class Worker:
+    """Claims due jobs in batches (up to twice ``concurrency`` in hand, so the threads never
+    wait for a claim), runs them on ``concurrency`` threads and records their outcomes.
+
+    A job whose handler wrote nothing but its ``on_outcome`` log (a webhook delivery) is
+    recorded done together with others that finished at about the same time: one
+    transaction, one commit, for many jobs. Its lease is kept alive until then."""
+
     def __init__(
         self,
         engine: Engine,
@@ -84,6 +113,7 @@ class Worker:
 
         settings = get_settings()
         self.engine = engine
+        self._reader = db.reader(engine)
         self.concurrency = max(1, concurrency or settings.worker_concurrency)
         self.lease = timedelta(seconds=lease_s or settings.job_lease_seconds)
         self.poll_s = poll_s if poll_s is not None else settings.worker_poll_seconds
@@ -91,9 +121,18 @@ class Worker:
         self._stop = threading.Event()
         self._inflight: set[int] = set()
         self._lock = threading.Lock()
-        self._free = threading.Semaphore(self.concurrency)
-        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="doorstep-job")
+        # Jobs in hand: running, or claimed and waiting for a thread.
+        self._capacity = 2 * self.concurrency
+        self._in_hand = 0
+        self._room = threading.Condition(self._lock)
+        self._pool = ThreadPoolExecutor(
+            self.concurrency, thread_name_prefix="doorstep-job", initializer=db.without_pings
+        )
+        self._done: SimpleQueue[tuple[queue.Claimed, list[Callable[[Session], None]]] | None] = (
+            SimpleQueue()
+        )
         self._threads: list[threading.Thread] = []
+        self._recorder: threading.Thread | None = None
         self.processed = 0
 
     # -- running -------------------------------------------------------------------------
@@ -104,6 +143,10 @@ class Worker:
             t = threading.Thread(target=target, name=f"doorstep-jobs-{name}", daemon=True)
             t.start()
             self._threads.append(t)
+        self._recorder = threading.Thread(
+            target=self._record_loop, name="doorstep-jobs-done", daemon=True
+        )
+        self._recorder.start()
         log.info("worker started", extra={"worker": self.name, "concurrency": self.concurrency})
 
     def run_forever(self) -> None:
@@ -116,23 +159,36 @@ class Worker:
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         queue.nudge()
+        with self._room:
+            self._room.notify_all()
+        self._drain(timeout)
         for t in self._threads:
             t.join(timeout)
-        self._drain(timeout)
 
     def _drain(self, timeout: float = 30.0) -> None:
-        # The jobs already started finish (their leases kept alive until the end).
+        # The jobs already claimed finish and are recorded (their leases kept alive until
+        # then by the heartbeat, which stops once none is left in hand).
+        if self._threads:
+            self._threads[0].join(timeout)  # the claim loop: nothing more is submitted
         self._pool.shutdown(wait=True, cancel_futures=False)
+        if self._recorder is not None:
+            self._done.put(None)
+            self._recorder.join(timeout)
 
     def _claim_loop(self) -> None:
+        db.without_pings()
         while not self._stop.is_set():
-            free = 0
-            while self._free.acquire(blocking=False):
-                free += 1
-            if free == 0:
-                # Every thread is busy: wait for one to come free.
-                if self._free.acquire(timeout=self.poll_s):
-                    self._free.release()
+            # Claim once half the room is free: one claim brings a batch, not a job per
+            # finished thread, and the threads never wait for a claim.
+            with self._room:
+                self._room.wait_for(
+                    lambda: (
+                        self._capacity - self._in_hand >= self.concurrency or self._stop.is_set()
+                    ),
+                    timeout=self.poll_s,
+                )
+                free = self._capacity - self._in_hand
+            if free < self.concurrency or self._stop.is_set():
                 continue
             try:
                 jobs = queue.claim(self.engine, self.name, free, self.lease)
@@ -140,9 +196,8 @@ class Worker:
                 log.exception("claiming jobs failed; trying again shortly")
                 jobs = []
                 self._stop.wait(min(5.0, self.poll_s * 5))
-            for _ in range(free - len(jobs)):
-                self._free.release()
             with self._lock:
+                self._in_hand += len(jobs)
                 self._inflight.update(j.id for j in jobs)
             for job in jobs:
                 self._pool.submit(self._run_and_release, job)
@@ -150,6 +205,7 @@ class Worker:
                 queue.wait_for_work(self.poll_s)
 
     def _heartbeat(self) -> None:
+        db.without_pings()
         every = self.lease.total_seconds() / 3
         while not self._stop.wait(every):
             with self._lock:
@@ -171,23 +227,95 @@ class Worker:
             time.sleep(min(every, 1.0))
 
     def _run_and_release(self, job: queue.Claimed) -> None:
+        later = False
         try:
-            self.run_one(job)
+            later = self.run_one(job, record_later=self._done.put)
         except Exception:
             log.exception("recording a job's outcome failed", extra={"job_id": job.id})
         finally:
-            with self._lock:
-                self._inflight.discard(job.id)
-            self._free.release()
+            if not later:
+                self._release(job.id)
+
+    def _release(self, job_id: int) -> None:
+        with self._room:
+            self._inflight.discard(job_id)
+            self._in_hand -= 1
             self.processed += 1
+            self._room.notify()
+
+    def _record_loop(self) -> None:
+        """Records the jobs handed over by run_one as done, as many at once as have
+        finished meanwhile (up to 200 a transaction)."""
+        db.without_pings()
+        stopping = False
+        while not stopping:
+            first = self._done.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < 200:
+                try:
+                    item = self._done.get_nowait()
+                except Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            try:
+                self._record_done(batch)
+            except Exception:
+                log.exception("recording finished jobs failed; recording them one by one")
+                for job, outcome in batch:
+                    try:
+                        self._record_done([(job, outcome)])
+                    except Exception as e:
+                        # Its own log would not go in: tried again on its schedule.
+                        log.exception("recording a job's outcome failed", extra={"job_id": job.id})
+                        self._retry_unrecorded(job, e)
+            finally:
+                for job, _ in batch:
+                    self._release(job.id)
+
+    def _retry_unrecorded(self, job: queue.Claimed, e: Exception) -> None:
+        try:
+            self._fail(
+                job,
+                registry.get(job.kind),
+                f"Recording its outcome failed: {type(e).__name__}: {e}",
+                final=False,
+            )
+        except Exception:
+            # Left running: once its lease runs out it is claimed and run again.
+            log.exception("recording a job's failure failed", extra={"job_id": job.id})
+
+    def _record_done(
+        self, batch: list[tuple[queue.Claimed, list[Callable[[Session], None]]]]
+    ) -> None:
+        with Session(self.engine, expire_on_commit=False, autoflush=False) as s, s.begin():
+            held = queue.finish_many(s, [job.id for job, _ in batch], self.name)
+            for job, outcome in batch:
+                if job.id in held:
+                    for fn in outcome:
+                        fn(s)
+                else:
+                    log.warning("a job's lease ran out while it ran", extra={"job_id": job.id})
 
     # -- one job -------------------------------------------------------------------------
 
-    def run_one(self, job: queue.Claimed) -> None:
+    def run_one(
+        self,
+        job: queue.Claimed,
+        record_later: Callable[[tuple[queue.Claimed, list[Callable[[Session], None]]]], None]
+        | None = None,
+    ) -> bool:
+        """Run the job and record its outcome. With ``record_later``, a success that wrote
+        nothing but its ``on_outcome`` log is handed to it to be recorded with others, and
+        True is returned (the job is still the caller's to release once recorded)."""
         handler = registry.get(job.kind)
         if handler is None:
             self._fail(job, None, f"No handler for jobs of kind {job.kind!r}.", final=True)
-            return
+            return False
         if job.attempts > job.max_attempts:
             self._fail(
                 job,
@@ -196,40 +324,50 @@ class Worker:
                 "each time before it finished.",
                 final=True,
             )
-            return
-        work = Work(self.engine, job, self.name)
+            return False
+        work = Work(self.engine, job, self.name, self._reader)
         started = time.perf_counter()
         try:
             handler.run(work)
+            if record_later is not None and not work.wrote:
+                record_later((job, work.take_outcome()))
+                return True
+            for fn in work.take_outcome():
+                fn(work.session)
             queue.finish(work.session, job.id, self.name)
             work.session.commit()
         except queue.LostClaim:
             log.warning("a job's lease ran out while it ran", extra={"job_id": job.id})
-            return
+            return False
         except GiveUp as e:
             work.close()
-            self._fail(job, handler, e.reason, final=True)
-            return
+            self._fail(job, handler, e.reason, final=True, outcome=work.take_outcome())
+            return False
         except Later as e:
             work.close()
             with Session(self.engine) as s, s.begin():
                 queue.reschedule(s, job.id, self.name, e.reason, e.at, spend_attempt=False)
-            return
+            return False
         except Retry as e:
             work.close()
-            self._fail(job, handler, e.reason, final=False, after=e.after)
-            return
+            self._fail(
+                job, handler, e.reason, final=False, after=e.after, outcome=work.take_outcome()
+            )
+            return False
         except Exception as e:
             work.close()
             log.exception("a job failed", extra={"job_id": job.id, "kind": job.kind})
-            self._fail(job, handler, f"{type(e).__name__}: {e}", final=False)
-            return
+            self._fail(
+                job, handler, f"{type(e).__name__}: {e}", final=False, outcome=work.take_outcome()
+            )
+            return False
         finally:
             work.close()
         log.debug(
             "job done",
             extra={"job_id": job.id, "kind": job.kind, "ms": (time.perf_counter() - started) * 1e3},
         )
+        return False
 
     def _fail(
         self,
@@ -239,18 +377,27 @@ class Worker:
         *,
         final: bool,
         after: timedelta | None = None,
+        outcome: list[Callable[[Session], None]] | None = None,
     ) -> None:
         final = final or job.attempts >= job.max_attempts
         work = Work(self.engine, job, self.name)
         try:
             s = work.session
             if final:
-                if queue.give_up(s, job.id, self.name, reason) and handler and handler.on_failure:
-                    handler.on_failure(work, reason)
+                held = queue.give_up(s, job.id, self.name, reason)
             else:
                 assert handler is not None
                 at = utcnow() + (after if after is not None else handler.delay(job.attempts))
-                queue.reschedule(s, job.id, self.name, reason, at)
+                held = queue.reschedule(s, job.id, self.name, reason, at)
+            if not held:
+                # Another worker holds the job now (this one's lease ran out): its outcome
+                # is that worker's to record.
+                s.rollback()
+                return
+            for fn in outcome or ():
+                fn(s)
+            if final and handler and handler.on_failure:
+                handler.on_failure(work, reason)
             s.commit()
         finally:
             work.close()

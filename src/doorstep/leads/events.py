@@ -79,5 +79,12 @@ def fan_out(work: Work) -> None:
         lead=p["lead"],
         detail=p.get("detail") or {},
     )
-    for fn in _subscribers.values():
-        fn(work.session, change)
+    # Written with the job's completion, whatever records it: nothing is written before the
+    # handler returns, so the worker may record many events' follow-on work in one commit.
+    subscribers = list(_subscribers.values())
+
+    def hand_over(session: Session) -> None:
+        for fn in subscribers:
+            fn(session, change)
+
+    work.on_outcome(hand_over)

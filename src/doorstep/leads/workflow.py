@@ -243,6 +243,8 @@ def timeline(session: Session, actor: Actor, lead: Lead) -> list[TimelineEntry]:
                     f"by {d.get('channel', 'email')} link",
                 )
             )
+        elif e.kind in ("webhook_delivered", "webhook_failed"):
+            out.append(_webhook_entry(e.created_at, e.kind, d))
         else:
             out.append(TimelineEntry(e.created_at, e.kind, e.kind.replace("_", " "), by))
     return out
@@ -263,6 +265,22 @@ _OUTCOMES = {
     "failed": "failed",
     "stopped": "stopped",
 }
+
+
+def _webhook_entry(at: datetime, kind: str, d: dict[str, Any]) -> TimelineEntry:
+    """One entry per webhook delivery's outcome; its attempts are on the Developer tab."""
+    tries = d.get("attempts") or 0
+    tried = f" after {tries} attempts" if tries > 1 else ""
+    if kind == "webhook_delivered":
+        title = f"Webhook {d.get('event')} delivered"
+        detail = f"{d.get('url')} answered {d.get('status_code')}{tried}."
+    else:
+        title = f"Webhook {d.get('event')} failed"
+        detail = f"{d.get('url')}: {d.get('reason')}" + (f" ({tries} attempts)" if tries else "")
+    link = None
+    if isinstance(d.get("delivery_id"), int):
+        link = (f"/developer/webhooks/deliveries/{d['delivery_id']}", "Delivery and its attempts")
+    return TimelineEntry(at, kind, title, "Doorstep", detail, link=link)
 
 
 def _valuation_detail(d: dict[str, Any]) -> str | None:

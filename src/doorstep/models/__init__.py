@@ -18,6 +18,7 @@ from doorstep.models.token import (
 )
 from doorstep.models.user import User, UserOffice
 from doorstep.models.valuation import PriceIndex, RentalEvidence, Sale, ValuationModel
+from doorstep.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from doorstep.models.workflow import Suppression, Workflow
 
 __all__ = [
@@ -44,5 +45,8 @@ __all__ = [
     "User",
     "UserOffice",
     "ValuationModel",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Workflow",
 ]
