@@ -427,3 +427,43 @@ def test_the_demo_answers_every_lead_and_says_why_nothing_was_sent(engine, clien
     runner.invoke(cli, ["demo", "--json"])
     r = runner.invoke(cli, ["workflows", "list", "--account", str(demo["account_id"]), "--json"])
     assert [w["name"] for w in json.loads(r.stdout)["workflows"]] == ["Instant reply to every lead"]
+
+
+def test_a_webhook_step_posts_the_lead_signed_to_one_of_the_accounts_endpoints(
+    engine, client, owner, tmp_path, monkeypatch
+):
+    from standardwebhooks import Webhook
+
+    from doorstep.webhooks import net
+    from doorstep.webhooks import service as webhooks
+    from tests.webhook_receiver import Receiver
+
+    monkeypatch.setenv("DOORSTEP_WEBHOOKS_ALLOW_PRIVATE", "true")
+    get_settings.cache_clear()
+    net.reset_client()
+    try:
+        with Receiver() as rx:
+            flow = {
+                "name": "Tell the CRM",
+                "steps": [{"action": "webhook", "url": rx.url}],
+            }
+            # not an endpoint yet: refused, saying how to fix it
+            out = _import(owner.account_id, flow, tmp_path=tmp_path)
+            assert out["exit_code"] == 1
+            assert "is not one of your webhook endpoints" in out["errors"]["workflow"][0]
+            with db.transaction() as s:
+                # subscribed to nothing the lead does: only the step sends
+                secret = webhooks.create_endpoint(
+                    s, owner.account_id, rx.url, ["lead.status_changed"]
+                ).secret
+            assert _import(owner.account_id, flow, tmp_path=tmp_path)["exit_code"] == 0
+            lead = create_lead_api(client, owner)
+            _drain(engine)
+            (req,) = rx.wait_for(1)
+            payload = Webhook(secret).verify(req.body, req.headers)
+            assert payload["type"] == "workflow.step" and payload["data"]["id"] == lead["id"]
+            assert _timeline(lead["id"])[0]["outcome"] == "sent"
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        net.reset_client()

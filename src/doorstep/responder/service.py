@@ -21,6 +21,7 @@ from doorstep.models import Account, Lead, LeadEvent, Suppression, Workflow
 from doorstep.models.base import utcnow
 from doorstep.offices.routing import routing_postcode
 from doorstep.responder.definition import (
+    CallWebhook,
     Definition,
     DefinitionErrors,
     EmailLead,
@@ -28,6 +29,7 @@ from doorstep.responder.definition import (
     parse,
     to_json,
 )
+from doorstep.webhooks.service import endpoint_at
 
 
 def list_workflows(session: Session, account_id: int) -> list[Workflow]:
@@ -76,8 +78,23 @@ def check_all(items: list[Any]) -> list[Definition]:
     return out
 
 
+def check_endpoints(
+    session: Session, account_id: int, d: Definition, prefix: str = ""
+) -> list[str]:
+    """A webhook step posts to one of the account's webhook endpoints (its secret signs
+    the delivery): a URL that is not one is a problem of the workflow."""
+    return [
+        f"{prefix}steps[{i}].url: {step.url} is not one of your webhook endpoints; add it "
+        "on the Developer tab first (its deliveries are signed with the endpoint's secret)"
+        for i, step in enumerate(d.steps)
+        if isinstance(step, CallWebhook) and endpoint_at(session, account_id, step.url) is None
+    ]
+
+
 def save(session: Session, account_id: int, d: Definition, workflow_id: int | None = None) -> bool:
     """Create the workflow, or replace the one with its name (or id); True when created."""
+    if problems := check_endpoints(session, account_id, d):
+        raise DefinitionErrors(problems)
     if workflow_id is not None:
         wf: Workflow | None = get_workflow(session, account_id, workflow_id)
         clash = session.scalar(
@@ -111,7 +128,17 @@ def import_many(session: Session, account_id: int, items: list[Any]) -> Imported
     """All or nothing: every workflow is checked before any is stored."""
     created: list[str] = []
     replaced: list[str] = []
-    for d in check_all(items):
+    checked = check_all(items)
+    problems = [
+        p
+        for i, d in enumerate(checked)
+        for p in check_endpoints(
+            session, account_id, d, f"workflows[{i}]." if len(checked) > 1 else ""
+        )
+    ]
+    if problems:
+        raise DefinitionErrors(problems)
+    for d in checked:
         (created if save(session, account_id, d) else replaced).append(d.name)
     return Imported(created, replaced)
 

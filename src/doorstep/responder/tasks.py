@@ -20,6 +20,7 @@ from doorstep.config import get_settings
 from doorstep.jobs import GiveUp, Later, Retry, handler
 from doorstep.jobs.worker import Work
 from doorstep.leads.contact import normalise_email, normalise_phone
+from doorstep.leads.events import LeadChange
 from doorstep.leads.serialize import iso, read_lead
 from doorstep.models import Account, Lead, LeadEvent, Office, Suppression, User, UserOffice
 from doorstep.models.base import utcnow
@@ -28,6 +29,7 @@ from doorstep.responder import mail, sms
 from doorstep.responder.definition import parse_duration
 from doorstep.responder.templates import TemplateProblem, render
 from doorstep.telephony import service as telephony
+from doorstep.webhooks import service as webhooks
 
 UNREAD = 50
 
@@ -391,8 +393,30 @@ def _sms_lead(work: Work, ctx: Context) -> None:
         note(work, "sent", f"Text to {to}", provider_id=sid, text=text[:160])
 
 
+WORKFLOW_STEP_EVENT = "workflow.step"
+
+
+def _call_webhook(work: Work, ctx: Context) -> None:
+    """A signed delivery of the lead, as it stands now, to the account's endpoint at the
+    step's URL: its secret signs it, and its retries and attempt log are the webhooks'."""
+    url = work.payload["step"]["url"]
+    endpoint = webhooks.endpoint_at(work.session, int(work.job.account_id or 0), url)
+    if endpoint is None:
+        raise GiveUp(f"{url} is no longer one of the account's webhook endpoints")
+    change = LeadChange(
+        WORKFLOW_STEP_EVENT,
+        iso(utcnow()) or "",
+        int(work.job.account_id or 0),
+        int(work.job.lead_id or 0),
+        ctx.lead,
+    )
+    webhooks.queue_deliveries(work.session, change, [endpoint])
+    note(work, "sent", f"Webhook delivery to {url} queued (signed; see the Developer tab)")
+
+
 ACTIONS = {
     "email_lead": _email_lead,
+    "webhook": _call_webhook,
     "sms_lead": _sms_lead,
     "notify_office": _notify_office,
     "set_next_action": _set_next_action,

@@ -270,6 +270,20 @@ def fan_out(session: Session, change: LeadChange) -> int:
         .all()
     )
     targets = [ep_id for ep_id, events in endpoints if change.type in (events or ())]
+    return queue_deliveries(session, change, targets)
+
+
+def endpoint_at(session: Session, account_id: int, url: str) -> int | None:
+    """The account's endpoint with this exact URL (a workflow's webhook step names one)."""
+    return session.scalar(
+        select(WebhookEndpoint.id).where(
+            WebhookEndpoint.account_id == account_id, WebhookEndpoint.url == url
+        )
+    )
+
+
+def queue_deliveries(session: Session, change: LeadChange, targets: list[int]) -> int:
+    """A delivery of the change (and its job) to each endpoint, in the caller's transaction."""
     if not targets:
         return 0
     body = body_of(change).decode()
