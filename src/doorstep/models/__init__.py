@@ -17,7 +17,7 @@ from doorstep.models.token import (
 )
 from doorstep.models.user import User, UserOffice
 from doorstep.models.valuation import PriceIndex, RentalEvidence, Sale, ValuationModel
-from doorstep.models.workflow import Suppression, Workflow
+from doorstep.models.workflow import Questionnaire, Suppression, Workflow
 
 __all__ = [
     "Account",
@@ -32,6 +32,7 @@ __all__ = [
     "OfficeCoverage",
     "PostcodeUnit",
     "PriceIndex",
+    "Questionnaire",
     "RateCounter",
     "RentalEvidence",
     "RequestLog",
