@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -326,6 +327,23 @@ def test_answering_twice_stores_the_answers_once(engine, client, owner, smtp, tm
     assert len(_api_lead(client, owner, lead["id"])["questionnaire"]) == 3
     assert len(_linked_leads(lead["id"])) == 1
     assert len(_events(lead["id"], "questionnaire_answered")) == 1
+
+
+def test_two_submissions_at_once_store_the_answers_once(
+    engine, client, second_client, owner, smtp, tmp_path
+):
+    """A double click, or the same link open on two devices: the stored questionnaire is
+    locked, so the second waits for the first and finds it answered."""
+    lead, path = _sent_link(smtp, tmp_path, owner, client, postcode="DE1 1JX",
+                            address="1 Friar Gate")  # fmt: skip
+    answers = {"q_has_property": "Yes", "q_on_market": "No", "q_mip": "Yes"}
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(lambda c: c.post(path, data=answers), [client, second_client]))
+    assert [r.status_code for r in replies] == [200, 200]
+    assert sorted("<h1>Thank you</h1>" in r.text for r in replies) == [False, True]
+    assert sum("already answered" in r.text for r in replies) == 1
+    assert len(_api_lead(client, owner, lead["id"])["questionnaire"]) == 3
+    assert len(_linked_leads(lead["id"])) == 1
 
 
 # -- linked leads --------------------------------------------------------------------------
