@@ -7,15 +7,21 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 from standardwebhooks import Webhook
 
+from doorstep import db
 from doorstep.config import get_settings
 from doorstep.jobs import queue
 from doorstep.jobs.worker import Worker
+from doorstep.models import Lead
+from doorstep.responder import questionnaire
+from doorstep.responder.definition import parse
 from doorstep.webhooks import net
 from tests.browser import chromium, live_server  # noqa: F401  (fixtures)
 from tests.conftest import create_lead_api
 from tests.factories import PASSWORD, make_user, set_lead_values
+from tests.test_questionnaire import PREQUAL
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.browser
@@ -629,3 +635,130 @@ def test_an_admin_adds_an_endpoint_sees_it_verified_redelivers_rotates_and_delet
         monkeypatch.undo()
         get_settings.cache_clear()
         net.reset_client()
+
+
+# -- the pre-qualification questionnaire -----------------------------------------------------
+
+
+def _questionnaire_link(lead_id: int, account_id: int) -> str:
+    """A questionnaire as the step stores it, and its link's path (test_questionnaire.py
+    follows the e-mail)."""
+    form = parse(PREQUAL).steps[0]
+    with db.transaction() as s:
+        row = questionnaire.new_row(account_id, lead_id, None, PREQUAL["name"], 0, form)
+        s.add(row)
+        s.flush()
+        url = questionnaire.link(account_id, row.key, row.expires_at)
+    return url.removeprefix(get_settings().public_url.rstrip("/"))
+
+
+def _focus_shows(page) -> bool:
+    """The focused control has a visible outline (WCAG 2.4.7)."""
+    return page.evaluate(
+        """() => { const s = getComputedStyle(document.activeElement);
+                   return s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2; }"""
+    )
+
+
+@pytest.mark.parametrize(("width", "height"), [(375, 667), (1280, 900)], ids=["phone", "desktop"])
+def test_a_person_answers_with_the_keyboard_and_the_negotiator_sees_it(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    client,
+    owner,
+    width,
+    height,
+):
+    lead = create_lead_api(client, owner, advert_postcode="NG1 5FS")
+    path = _questionnaire_link(lead["id"], owner.account_id)
+    context = chromium.new_context(
+        base_url=live_server.url, viewport={"width": width, "height": height}, locale="en-GB"
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(path)
+        assert page.get_by_role("heading", level=1).inner_text() == (
+            "A few questions from Demo Brand"
+        )
+        # With the script, a question asked only after "Yes" waits for it.
+        on_market = page.get_by_role("group", name="Is it on the market?")
+        assert not on_market.is_visible()
+        assert not page.get_by_role("group", name="The property’s address").is_visible()
+
+        page.keyboard.press("Tab")  # the skip link
+        page.keyboard.press("Tab")  # into "Do you have a property to sell?"
+        assert _focus_shows(page)
+        page.keyboard.press("Space")  # Yes
+        assert page.get_by_role("radio", name="Yes").first.is_checked()
+        on_market.wait_for()  # appears once "Yes" is chosen
+        page.keyboard.press("Tab")  # "Is it on the market?"
+        page.keyboard.press("ArrowDown")  # No
+        assert on_market.get_by_role("radio", name="No").is_checked()
+        page.keyboard.press("Tab")  # "Do you have a mortgage in principle?"
+        page.keyboard.press("ArrowDown")  # No
+        page.keyboard.press("ArrowDown")  # Not needed
+        page.keyboard.press("Tab")
+        page.keyboard.type("In the spring")
+        page.keyboard.press("Tab")
+        assert _focus_shows(page)
+        page.keyboard.type("12 Friar Gate")
+        page.keyboard.press("Tab")
+        page.keyboard.type("DE1 1JX")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.keyboard.press("Tab")  # the button
+        assert _focus_shows(page)
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="Thank you").wait_for()
+        assert "Not needed" in page.get_by_role("main").inner_text()
+
+        sign_in_page = context.new_page()
+        sign_in(sign_in_page, make_user(owner.account_id).email)
+        sign_in_page.goto(f"/leads/{lead['id']}")
+        table = sign_in_page.get_by_role("table").filter(has_text="Question")
+        text = table.inner_text()
+        assert "Do you have a property to sell?\tYes" in text
+        assert "Do you have a mortgage in principle?\tNot needed" in text
+        assert "When would you like to move?\tIn the spring" in text
+        assert "Questionnaire answered" in sign_in_page.get_by_test_id("timeline").inner_text()
+        with db.transaction() as s:
+            (vendor,) = s.scalars(select(Lead).where(Lead.linked_from_lead_id == lead["id"]))
+        linked = sign_in_page.get_by_test_id("linked-leads")
+        linked.get_by_role("link", name=f"Linked lead #{vendor.id} (vendor)").click()
+        sign_in_page.wait_for_url(f"**/leads/{vendor.id}")
+        head = sign_in_page.get_by_role("heading", level=1).locator("..").inner_text()
+        assert "Vendor from Homepage" in head and "Derby" in head
+    finally:
+        context.close()
+
+
+def test_without_javascript_every_question_shows_with_its_hint(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    client,
+    owner,
+):
+    lead = create_lead_api(client, owner, advert_postcode="NG1 5FS")
+    path = _questionnaire_link(lead["id"], owner.account_id)
+    context = chromium.new_context(
+        base_url=live_server.url, viewport={"width": 375, "height": 667}, java_script_enabled=False
+    )
+    page = context.new_page()
+    try:
+        page.goto(path)
+        group = page.get_by_role("group", name="Is it on the market?")
+        assert group.is_visible()
+        assert "Only if you answered “Yes”" in group.inner_text()
+        page.get_by_role("group", name="Do you have a property to sell?").get_by_label("No").check()
+        page.get_by_role("group", name="Is it on the market?").get_by_label("Yes").check()
+        page.get_by_role("button", name="Send my answers").click()
+        # the mortgage question is required: the error summary names it and links to it
+        summary = page.get_by_role("alert")
+        assert "Choose an answer to “Do you have a mortgage in principle?”" in summary.inner_text()
+        summary.get_by_role("link").first.click()
+        page.get_by_role("group", name=re.compile("mortgage")).get_by_label("Yes").check()
+        page.get_by_role("button", name="Send my answers").click()
+        page.get_by_role("heading", name="Thank you").wait_for()
+        assert "Is it on the market?" not in page.get_by_role("main").inner_text()  # dropped
+    finally:
+        context.close()

@@ -15,6 +15,17 @@ from tests.conftest import IS_POSTGRES
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def _serve_leaves_no_worker_behind(monkeypatch):
+    """`doorstep serve` writes DOORSTEP_WORKER_IN_PROCESS=true into the environment for the
+    server processes it starts. Left there (and in the cached settings), every later test's
+    app ran a background worker that raced the tests' own job runs for their jobs."""
+    monkeypatch.setenv("DOORSTEP_WORKER_IN_PROCESS", "false")
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
 def test_pools_that_fit_are_left_alone():
     assert pool_budget.fit(2, 20, 0, 95, explicit=False) == pool_budget.Fit(20, None)
 

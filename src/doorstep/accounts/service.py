@@ -26,3 +26,22 @@ def get_account(session: Session, account_id: int) -> Account:
 
 def list_accounts(session: Session) -> list[Account]:
     return list(session.scalars(select(Account).order_by(Account.id)))
+
+
+def update_account(
+    session: Session, account_id: int, *, linked_leads_same_office: bool | None = None
+) -> Account:
+    """Change the settings given (None: leave as it is)."""
+    account = get_account(session, account_id)
+    if linked_leads_same_office is not None:
+        account.linked_leads_same_office = linked_leads_same_office
+    session.flush()
+    return account
+
+
+def settings_of(account: Account) -> dict[str, object]:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "linked_leads_same_office": account.linked_leads_same_office,
+    }

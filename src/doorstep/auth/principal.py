@@ -17,3 +17,6 @@ class Actor:
     account_name: str | None = None
     # The account's routing version when the auth layer read it anyway (offices.routing).
     routing_version: int | None = None
+    # Who acts when there is neither a user nor a token: the timeline's name for them (the
+    # person answering a questionnaire link). Without it the timeline says "the command line".
+    label: str | None = None

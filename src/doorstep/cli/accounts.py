@@ -1,3 +1,6 @@
+from enum import StrEnum
+from typing import Annotated
+
 import typer
 
 from doorstep.accounts import service
@@ -27,3 +30,37 @@ def list_(as_json: bool = JsonOpt) -> None:
         as_json,
         "\n".join(f"{r['id']}\t{r['name']}" for r in rows) or "No accounts.",
     )
+
+
+class OnOff(StrEnum):
+    on = "on"
+    off = "off"
+
+
+@app.command("update")
+def update(
+    account_id: Annotated[int, typer.Argument(help="Account id.")],
+    linked_leads_same_office: Annotated[
+        OnOff | None,
+        typer.Option(
+            "--linked-leads-same-office",
+            case_sensitive=False,
+            help="on: a lead created by a questionnaire's answers (a buyer's home to sell) "
+            "stays in the office of the lead it came from; off (the default): it is routed "
+            "by its own postcode.",
+        ),
+    ] = None,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Change an account's settings."""
+    with session() as s:
+        account = service.update_account(
+            s,
+            account_id,
+            linked_leads_same_office=(
+                None if linked_leads_same_office is None else linked_leads_same_office is OnOff.on
+            ),
+        )
+        out = service.settings_of(account)
+    same = "on" if out["linked_leads_same_office"] else "off"
+    emit(out, as_json, f"Account {out['id']} ({out['name']}): linked leads same office {same}")

@@ -68,6 +68,7 @@ def lead_page(
             "timeline": list(reversed(workflow.timeline(session, actor, lead))),
             "group": workflow.person_group(session, actor, lead),
             "referrals": workflow.referrals_from(session, actor, lead),
+            "linked": workflow.linked_leads(session, actor, lead),
             "statuses": list_statuses(session, actor.account_id),
             "offices": all_offices,
             "refer_offices": [o for o in all_offices if o.id != lead.office_id],

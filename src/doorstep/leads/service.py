@@ -244,6 +244,8 @@ def get_lead_model(session: Session, actor: Actor, lead_id: int, *, lock: bool =
 
 
 def record(session: Session, actor: Actor, lead: Lead, kind: str, **data: Any) -> None:
+    if actor.label and not (actor.user_id or actor.token_id):
+        data["by"] = actor.label
     session.add(
         LeadEvent(
             lead_id=lead.id,

@@ -141,25 +141,29 @@ def timeline(session: Session, actor: Actor, lead: Lead) -> list[TimelineEntry]:
     offices = _names(session, office_ids, Office, Office.name)
     statuses = _names(session, status_ids, Status, Status.name)
 
-    def who(user_id: int | None, token_id: int | None) -> str:
+    def who(user_id: int | None, token_id: int | None, label: Any = None) -> str:
         if user_id:
             return users.get(user_id, "a removed user")
         if token_id:
             return f"API token “{tokens.get(token_id, 'removed token')}”"
-        return "the command line"
+        return str(label) if label else "the command line"
 
     out = [
         TimelineEntry(
             lead.created_at,
             "created",
             "Lead created",
-            who(lead.created_by_user_id, lead.created_by_token_id),
+            who(
+                lead.created_by_user_id,
+                lead.created_by_token_id,
+                QUESTIONNAIRE_PERSON if lead.linked_from_lead_id else None,
+            ),
             f"Source: {source_name(lead.source)}",
         )
     ]
     for e in events:
         d = e.data or {}
-        by = who(e.actor_user_id, e.actor_token_id)
+        by = who(e.actor_user_id, e.actor_token_id, d.get("by"))
         if e.kind == "status_changed":
             old = statuses.get(d.get("old_status_id") or 0, "—")
             out.append(
@@ -233,6 +237,25 @@ def timeline(session: Session, actor: Actor, lead: Lead) -> list[TimelineEntry]:
                     d.get("detail"),
                 )
             )
+        elif e.kind == "questionnaire_answered":
+            # The linked leads have entries of their own ("Linked lead created"), with links.
+            parts = [f"{d.get('answers', 0)} answer(s) to “{d.get('workflow')}”"]
+            parts += [str(x) for x in d.get("not_created") or []]
+            out.append(
+                TimelineEntry(e.created_at, e.kind, "Questionnaire answered", by, "; ".join(parts))
+            )
+        elif e.kind in ("linked_lead", "linked_in"):
+            other = {"id": d.get("lead_id"), "type": d.get("type")}
+            out.append(
+                TimelineEntry(
+                    e.created_at,
+                    e.kind,
+                    "Linked lead created" if e.kind == "linked_lead" else "Created from lead",
+                    by,
+                    "From the answers to a questionnaire",
+                    link=(f"/leads/{other['id']}", _linked_text(other)),
+                )
+            )
         elif e.kind == "unsubscribed":
             out.append(
                 TimelineEntry(
@@ -250,7 +273,15 @@ def timeline(session: Session, actor: Actor, lead: Lead) -> list[TimelineEntry]:
     return out
 
 
+QUESTIONNAIRE_PERSON = "the person (questionnaire link)"
+
+
+def _linked_text(other: dict[str, Any]) -> str:
+    return f"Linked lead #{other.get('id')} ({str(other.get('type') or '').replace('_', ' ')})"
+
+
 _ACTION_TITLES = {
+    "questionnaire": "Questionnaire e-mail",
     "email_lead": "E-mail to the lead",
     "sms_lead": "Text to the lead",
     "notify_office": "Office alert",
@@ -386,3 +417,34 @@ def referrals_from(session: Session, actor: Actor, lead: Lead) -> list[dict[str,
         .order_by(Lead.id)
     ).all()
     return [{"id": r[0].id, "office_name": r[1], "status": r[3]} for r in rows]
+
+
+def linked_leads(session: Session, actor: Actor, lead: Lead) -> list[dict[str, Any]]:
+    """Leads linked to this one by a questionnaire's answers, both ways: the lead it was
+    created from, and those created from it (within the actor's scope)."""
+    # Two look-ups on their own indexes, as person_group does, rather than an OR.
+    ids = list(
+        session.scalars(
+            select(Lead.id).where(
+                Lead.account_id == actor.account_id, Lead.linked_from_lead_id == lead.id
+            )
+        )
+    )
+    if lead.linked_from_lead_id is not None:
+        ids.append(lead.linked_from_lead_id)
+    if not ids:
+        return []
+    rows = session.execute(
+        service.scoped(actor).where(Lead.id.in_(ids)).order_by(Lead.id).limit(50)
+    ).all()
+    return [
+        {
+            "id": r[0].id,
+            "type": r[0].type,
+            "office_name": r[1],
+            "status": r[3],
+            "stage_id": r[0].stage_id,
+            "from_here": r[0].id != lead.linked_from_lead_id,
+        }
+        for r in rows
+    ]

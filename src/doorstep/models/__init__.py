@@ -19,7 +19,7 @@ from doorstep.models.token import (
 from doorstep.models.user import User, UserOffice
 from doorstep.models.valuation import PriceIndex, RentalEvidence, Sale, ValuationModel
 from doorstep.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from doorstep.models.workflow import Suppression, Workflow
+from doorstep.models.workflow import Questionnaire, Suppression, Workflow
 
 __all__ = [
     "Account",
@@ -34,6 +34,7 @@ __all__ = [
     "OfficeCoverage",
     "PostcodeUnit",
     "PriceIndex",
+    "Questionnaire",
     "RateCounter",
     "RentalEvidence",
     "RequestLog",

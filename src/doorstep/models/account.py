@@ -3,7 +3,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doorstep.models.base import Base, UTCDateTime, utcnow
@@ -31,4 +31,9 @@ class Account(Base):
     # (SQLite reuses the highest) must not find that account's table under version 0.
     routing_version: Mapped[int] = mapped_column(
         BigInteger, default=new_routing_version, server_default="0"
+    )
+    # A lead created by a questionnaire's rule (a buyer who also has a home to sell) stays in
+    # the office of the lead it came from, rather than going where its own postcode routes.
+    linked_leads_same_office: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
     )

@@ -84,6 +84,10 @@ class Lead(Base):
     referred_from_lead_id: Mapped[int | None] = mapped_column(
         ForeignKey("leads.id", ondelete="SET NULL")
     )
+    # The lead whose questionnaire answers created this one (a buyer's vendor lead).
+    linked_from_lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="SET NULL"), index=True
+    )
     eta: Mapped[str | None] = mapped_column(String(255))
     facebook_pixel_id: Mapped[str | None] = mapped_column(String(255))
 

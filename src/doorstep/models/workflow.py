@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doorstep.models.base import Base, JSONType, UTCDateTime, utcnow
@@ -41,3 +41,30 @@ class Suppression(Base):
     address: Mapped[str] = mapped_column(String(320))  # normalised e-mail or E.164
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Questionnaire(Base):
+    """A pre-qualification questionnaire sent to a lead by a workflow's ``questionnaire``
+    step: the form as it was sent (later edits of the workflow do not change a link already
+    in someone's inbox), when its link stops working, and when it was answered (once)."""
+
+    __tablename__ = "questionnaires"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    # The random part of the signed link: made before the row is written, so the e-mail can
+    # be sent without holding a write transaction open (SQLite) while the SMTP server answers.
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    # The workflow that sent it, by id and name at the time (no foreign key: a workflow
+    # deleted while its e-mail was on its way must not make the sent link fail to store).
+    workflow_id: Mapped[int | None] = mapped_column(Integer)
+    workflow: Mapped[str] = mapped_column(String(200))
+    step_index: Mapped[int] = mapped_column(Integer)
+    # The step's JSON (responder.definition.QuestionnaireStep) as sent.
+    form: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # {question id: answer} as accepted (the lead's questionnaire holds the [text, answer] pairs).
+    answers: Mapped[dict[str, str] | None] = mapped_column(JSONType)

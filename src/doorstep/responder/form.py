@@ -4,6 +4,7 @@ words."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -55,6 +56,13 @@ def to_definition(form: FormData) -> dict[str, Any]:
     for i in range(int(str(form.get("step-count") or "0") or 0) if _is_count(form) else 0):
         action = str(form.get(f"step-{i}-action") or "").strip()
         if not action or form.get(f"step-{i}-remove"):
+            continue
+        kept = str(form.get(f"step-{i}-json") or "")
+        if action == "questionnaire" and kept:
+            try:
+                steps.append({**json.loads(kept), "action": "questionnaire"})
+            except ValueError:
+                steps.append({"action": "questionnaire"})
             continue
         step: dict[str, Any] = {
             "after": str(form.get(f"step-{i}-after") or "0s").strip() or "0s",
@@ -134,6 +142,7 @@ def from_definition(d: dict[str, Any]) -> dict[str, Any]:
                 **{k: "" for k in STEP_FIELDS},
                 **{k: v for k, v in s.items() if k != "marketing"},
                 "marketing": _yes_no(s.get("marketing")),
+                "json": json.dumps(s) if s.get("action") == "questionnaire" else "",
             }
             for s in d.get("steps") or []
         ],
@@ -146,7 +155,8 @@ def from_form(form: FormData) -> dict[str, Any]:
     shown = from_definition(d)
     shown["when"]["meta"] = str(form.get("when-meta") or "")
     shown["steps"] = [
-        {k: str(form.get(f"step-{i}-{k}") or "") for k in STEP_FIELDS} for i in kept_rows(form)
+        {k: str(form.get(f"step-{i}-{k}") or "") for k in (*STEP_FIELDS, "json")}
+        for i in kept_rows(form)
     ]
     return shown
 

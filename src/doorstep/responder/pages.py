@@ -38,7 +38,11 @@ ACTION_LABELS = {
     "notify_office": "Alert the office",
     "set_next_action": "Set the next action date",
     "webhook": "Call a webhook",
+    "questionnaire": "Send a questionnaire",
 }
+# Chosen on the form; a questionnaire's questions and rules are written as JSON (import),
+# and the editor keeps an existing one as it is.
+FORM_ACTIONS = [a for a in ACTIONS if a != "questionnaire"]
 
 
 @router.get("/automation")
@@ -82,7 +86,7 @@ def _editor(
             "offices": offices.list_offices(session, account_id),
             "types": LEAD_TYPES,
             "sources": [(s, source_name(s)) for s in SOURCES],
-            "actions": [(a, ACTION_LABELS[a]) for a in ACTIONS],
+            "actions": [(a, ACTION_LABELS[a]) for a in FORM_ACTIONS],
             "action_fields": wf_form.ACTION_FIELDS,
             "recent": recent,
             "json_text": json.dumps(_json_of(shown, wf_id, session, account_id), indent=2),

@@ -25,6 +25,7 @@ from doorstep.responder.definition import (
     Definition,
     DefinitionErrors,
     EmailLead,
+    QuestionnaireStep,
     SmsLead,
     parse,
     to_json,
@@ -217,7 +218,9 @@ def on_change(session: Session, change: LeadChange) -> None:
                     "step_index": i,
                     "step": step.model_dump(mode="json", by_alias=True, exclude_none=True),
                     "marketing": (
-                        d.is_marketing(step) if isinstance(step, EmailLead | SmsLead) else False
+                        d.is_marketing(step)
+                        if isinstance(step, EmailLead | SmsLead | QuestionnaireStep)
+                        else False
                     ),
                     "trigger_at": change.timestamp,
                 },

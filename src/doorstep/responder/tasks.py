@@ -1,6 +1,6 @@
-"""A workflow's steps, run by the worker: e-mail the lead, alert the office, set the next
-action date. Every outcome is on the lead's timeline: sent, not sent and why, failed with the
-reason, stopped and why.
+"""A workflow's steps, run by the worker: e-mail the lead, e-mail them a questionnaire, alert
+the office, set the next action date. Every outcome is on the lead's timeline: sent, not sent
+and why, failed with the reason, stopped and why.
 
 A follow-up (a step with a delay) does not run once the lead has left the stage Unread, or
 once the person has unsubscribed; a marketing message needs the person's consent."""
@@ -23,10 +23,10 @@ from doorstep.leads.contact import normalise_email, normalise_phone
 from doorstep.leads.events import LeadChange
 from doorstep.leads.serialize import iso, read_lead
 from doorstep.models import Account, Lead, LeadEvent, Office, Suppression, User, UserOffice
-from doorstep.models.base import utcnow
+from doorstep.models.base import LONDON, utcnow
 from doorstep.offices.hours import HoursError, is_open, next_opening, parse_hours
-from doorstep.responder import mail, sms
-from doorstep.responder.definition import parse_duration
+from doorstep.responder import mail, questionnaire, sms
+from doorstep.responder.definition import QuestionnaireStep, parse_duration
 from doorstep.responder.templates import TemplateProblem, render
 from doorstep.telephony import service as telephony
 from doorstep.webhooks import service as webhooks
@@ -178,7 +178,7 @@ def _stop_reason(work: Work, ctx: Context) -> str | None:
     follow_up = parse_duration(step.get("after", "0s")) > timedelta(0)
     if follow_up and ctx.stage_id != UNREAD:
         return f"the lead is no longer Unread (status {ctx.lead['status']})"
-    if step["action"] in ("email_lead", "sms_lead"):
+    if step["action"] in ("email_lead", "sms_lead", "questionnaire"):
         if p.get("marketing") and ctx.unsubscribed_email:
             return "the person unsubscribed"
         if p.get("marketing") and not ctx.lead.get("gdpr_checkbox"):
@@ -188,9 +188,11 @@ def _stop_reason(work: Work, ctx: Context) -> str | None:
     return None
 
 
-def _render(source: str, ctx: Context, *, html: bool = False) -> str:
+def _render(
+    source: str, ctx: Context, *, html: bool = False, extra: dict[str, Any] | None = None
+) -> str:
     try:
-        return render(source, ctx.variables, html=html)
+        return render(source, ctx.variables | (extra or {}), html=html)
     except TemplateProblem as e:
         # Checked on save; a lead can still hold what the sample did not (a None in arithmetic).
         raise GiveUp(f"the template could not be rendered for this lead: {e}") from None
@@ -237,14 +239,20 @@ def _send(work: Work, msg: mail.OutgoingEmail) -> bool:
     return True
 
 
-def _email_lead(work: Work, ctx: Context) -> None:
-    if _no_smtp(work):
-        return
+def _lead_email(
+    work: Work, ctx: Context, *, extra: dict[str, Any] | None = None, link: str | None = None
+) -> mail.OutgoingEmail:
+    """The step's e-mail to the lead. ``link``: added at the end when the body (or the HTML)
+    does not show it already."""
     step = work.payload["step"]
     from_address, from_name = _sender(ctx)
     marketing = bool(work.payload.get("marketing"))
-    text = _render(step["body"], ctx)
-    html = _render(step["html"], ctx, html=True) if step.get("html") else None
+    text = _render(step["body"], ctx, extra=extra)
+    html = _render(step["html"], ctx, html=True, extra=extra) if step.get("html") else None
+    if link and link not in text:
+        text = text.rstrip("\n") + f"\n\n{link}\n"
+    if link and html is not None and link not in html:
+        html += f'<p><a href="{link}">Answer the questions</a></p>'
     unsubscribe = None
     if marketing:
         unsubscribe = unsubscribe_url(
@@ -255,11 +263,11 @@ def _email_lead(work: Work, ctx: Context) -> None:
         text += f"\n\n--\nNo more e-mails like this: {unsubscribe}\n"
         if html is not None:
             html += f'<p style="font-size:small"><a href="{unsubscribe}">Unsubscribe</a></p>'
-    msg = mail.OutgoingEmail(
+    return mail.OutgoingEmail(
         message_id=_message_id(work, from_address),
         to=ctx.lead["email"],
         to_name=ctx.lead.get("full_name") or "",
-        subject=_render(step["subject"], ctx),
+        subject=_render(step["subject"], ctx, extra=extra),
         text=text,
         html=html,
         from_address=from_address,
@@ -268,10 +276,43 @@ def _email_lead(work: Work, ctx: Context) -> None:
         unsubscribe_url=unsubscribe,
         headers={"X-Doorstep-Lead": str(work.job.lead_id)},
     )
+
+
+def _email_lead(work: Work, ctx: Context) -> None:
+    if _no_smtp(work):
+        return
+    msg = _lead_email(work, ctx)
     if _send(work, msg):
         note(work, "sent", f"E-mail “{msg.subject}” to {msg.to}", message_id=msg.message_id)
     else:
         note(work, "not_sent", NO_SMTP, subject=msg.subject)
+
+
+def _questionnaire(work: Work, ctx: Context) -> None:
+    """E-mail a link to the step's questionnaire; the questionnaire is stored (as sent) only
+    once the e-mail is, so every stored one is in someone's inbox."""
+    if _no_smtp(work):
+        return
+    p = work.payload
+    form = QuestionnaireStep.model_validate(p["step"])
+    account_id, lead_id = int(work.job.account_id or 0), int(work.job.lead_id or 0)
+    row = questionnaire.new_row(
+        account_id, lead_id, p.get("workflow_id"), str(p.get("workflow") or ""),
+        int(p.get("step_index") or 0), form,
+    )  # fmt: skip
+    url = questionnaire.link(account_id, row.key, row.expires_at)
+    msg = _lead_email(work, ctx, extra={"questionnaire_url": url}, link=url)
+    if not _send(work, msg):
+        note(work, "not_sent", NO_SMTP, subject=msg.subject)
+        return
+    work.session.add(row)
+    until = row.expires_at.astimezone(LONDON).strftime("%-d %b %Y, %H:%M")
+    note(
+        work,
+        "sent",
+        f"Questionnaire “{msg.subject}” to {msg.to}; the link works until {until}",
+        message_id=msg.message_id,
+    )
 
 
 def _office_alert_text(ctx: Context, link: str) -> str:
@@ -418,6 +459,7 @@ ACTIONS = {
     "email_lead": _email_lead,
     "webhook": _call_webhook,
     "sms_lead": _sms_lead,
+    "questionnaire": _questionnaire,
     "notify_office": _notify_office,
     "set_next_action": _set_next_action,
 }

@@ -107,9 +107,11 @@ def _line(e: BaseException) -> str:
     return f"line {line}: " if line else ""
 
 
-def check(source: str, *, html: bool = False) -> str | None:
-    """None when the template renders for the sample lead, else what is wrong."""
+def check(source: str, *, html: bool = False, extra: dict[str, Any] | None = None) -> str | None:
+    """None when the template renders for the sample lead, else what is wrong. ``extra``:
+    the variables a step adds (a questionnaire's ``questionnaire_url``)."""
     context = {"lead": SAMPLE_LEAD, "office": SAMPLE_OFFICE, "account": SAMPLE_ACCOUNT}
+    context |= extra or {}
     try:
         render(source, context, html=html)
     except TemplateProblem as e:

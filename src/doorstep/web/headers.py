@@ -97,7 +97,9 @@ def _with_security_headers(
     if not static and b"cache-control" not in names:
         out.append(_NO_STORE)
     if html:
-        out.append(_REFERRER)
+        # A page may be stricter (the questionnaire's link is in its address: no-referrer).
+        if b"referrer-policy" not in names:
+            out.append(_REFERRER)
         if b"content-security-policy" not in names:
             out.append((b"content-security-policy", _CSP))
     return out
