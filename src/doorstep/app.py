@@ -55,7 +55,16 @@ documentation works by changing only the base URL.
 * **Errors** are JSON: `{"message": "...", "errors": {"field": ["reason", ...]}}`, listing every
   failing field at once. 400 malformed JSON, 401 bad key, 404 not found (another account's
   objects do not exist for you), 405, 409 `Idempotency-Key` reused with another body,
-  413 body over 64 KiB, 415 not JSON, 422 validation, 429 rate limit (see `Retry-After`).
+  413 body over 64 KiB, 415 neither JSON nor a form, 422 validation, 429 rate limit
+  (see `Retry-After`).
+* **Bodies** are JSON or, for `POST /leads`, `POST /leads/valuation` and `PATCH /leads/{id}`,
+  an HTML form (`application/x-www-form-urlencoded` or `multipart/form-data`, UTF-8): the
+  same fields and rules, objects in bracket notation (`meta[Property Type]=detached`,
+  `appointment_availability[hours][]=...`, `questionnaire[Selling?]=Yes` or
+  `questionnaire[0][0]=question&questionnaire[0][1]=answer`). Whole numbers may be sent as
+  text in either (`"office_id": "375"`: ASCII digits only); booleans are `true/false/1/0` or
+  a ticked checkbox's `on`. A form field sent twice, nested more than two brackets deep, or a
+  file part is a 422 naming it; a form body that is not UTF-8 is a 400.
 * **Every response** carries `X-Request-Id`; the same id is in your token's request log.
 * **Strings** are trimmed; an empty string for an optional field means null. Unknown fields are
   ignored. UK postcodes are returned in canonical form (`DE1 1JX`).

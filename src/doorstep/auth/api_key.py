@@ -1,11 +1,11 @@
 """Every Lead API request is one unit of work on one database connection, on one thread.
 
 On that thread, in this order: the API key is checked and the request counted against the
-token's rate limit (committed at once, so the hot counter row is not held), the JSON body is
-checked (415, 413, 400), the endpoint does its work, the request-log row is written and
-everything is committed together, before the response is sent: a 200 means the lead and its
-log entry are both stored. A request that fails is rolled back and logged after the response
-(ops.middleware). One connection checkout and one thread hop a request: measured with
+token's rate limit (committed at once, so the hot counter row is not held), the body (JSON or
+an HTML form) is checked (415, 413, 400), the endpoint does its work, the request-log row is
+written and everything is committed together, before the response is sent: a 200 means the
+lead and its log entry are both stored. A request that fails is rolled back and logged after
+the response (ops.middleware). One connection checkout and one thread hop a request: measured with
 ``make bench``, each extra hop or checkout cost as much as a whole SQL statement."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from doorstep import db, statements
 from doorstep.auth.principal import Actor
 from doorstep.config import get_settings
-from doorstep.errors import PayloadTooLarge, RateLimited, Unauthorized, UnsupportedMediaType
-from doorstep.http import is_json_content_type, parse_json
+from doorstep.errors import PayloadTooLarge, RateLimited, Unauthorized
+from doorstep.http import parse_body
 from doorstep.tokens import service as tokens
 
 R = TypeVar("R", bound=Response)
@@ -45,7 +45,8 @@ class ApiCall:
         self.key = key
 
     async def run(self, work: Callable[[Call], R], *, body: bool = False) -> R:
-        """``work`` in the request's unit of work; with ``body``, given the parsed JSON body."""
+        """``work`` in the request's unit of work; with ``body``, given the parsed body (JSON,
+        or an HTML form read into the same shape: see ``formdata``)."""
         raw: bytes | PayloadTooLarge | None = None
         if body:
             try:
@@ -94,13 +95,7 @@ class ApiCall:
             return tokens.admit(direct, self.key, get_settings().rate_limit_per_minute)
 
     def _parse(self, raw: bytes | PayloadTooLarge) -> Any:
-        if not is_json_content_type(self.request.headers.get("content-type")):
-            raise UnsupportedMediaType(
-                "The request body must be JSON (Content-Type: application/json)."
-            )
-        if isinstance(raw, PayloadTooLarge):
-            raise raw
-        return parse_json(raw)
+        return parse_body(self.request.headers.get("content-type"), raw)
 
 
 # Declared as a security scheme so that the OpenAPI docs offer it (Swagger UI's Authorize).
