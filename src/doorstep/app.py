@@ -38,6 +38,7 @@ from doorstep.responder import public as responder_public
 from doorstep.statuses import api as statuses_api
 from doorstep.statuses import pages as statuses_pages
 from doorstep.tokens import pages as tokens_pages
+from doorstep.tokens.browser import BrowserCors
 from doorstep.valuation import api as valuation_api
 from doorstep.web import about
 from doorstep.web.errors import html_error, wants_json
@@ -248,6 +249,8 @@ def create_app() -> FastAPI:
         app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     openapi.install(app, api_routers)
+    # Inside the request context: its preflight answers carry X-Request-Id too.
+    app.add_middleware(BrowserCors)
     app.add_middleware(
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,

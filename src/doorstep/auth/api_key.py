@@ -25,6 +25,7 @@ from doorstep.auth.principal import Actor
 from doorstep.config import get_settings
 from doorstep.errors import PayloadTooLarge, RateLimited, Unauthorized
 from doorstep.http import parse_body
+from doorstep.tokens import browser as browser_keys
 from doorstep.tokens import service as tokens
 
 R = TypeVar("R", bound=Response)
@@ -44,18 +45,21 @@ class ApiCall:
         self.request = request
         self.key = key
 
-    async def run(self, work: Callable[[Call], R], *, body: bool = False) -> R:
+    async def run(
+        self, work: Callable[[Call], R], *, body: bool = False, browser: bool = False
+    ) -> R:
         """``work`` in the request's unit of work; with ``body``, given the parsed body (JSON,
-        or an HTML form read into the same shape: see ``formdata``)."""
+        or an HTML form read into the same shape: see ``formdata``). ``browser``: a
+        publishable token may call this endpoint (tokens.browser)."""
         raw: bytes | PayloadTooLarge | None = None
         if body:
             try:
                 raw = await self.request.body()
             except PayloadTooLarge as e:
                 raw = e  # raised after the key is checked, so the request is logged
-        return await db.in_thread(self._unit, work, body, raw)
+        return await db.in_thread(self._unit, work, body, raw, browser)
 
-    def _unit(self, work: Callable[[Call], R], body: bool, raw: Any) -> R:
+    def _unit(self, work: Callable[[Call], R], body: bool, raw: Any, browser: bool) -> R:
         state = self.request.state
         # No ping on checkout: the admission is the connection's first statement.
         with db.unpinged(db.get_engine()) as conn:
@@ -65,12 +69,29 @@ class ApiCall:
             # From here on the request is logged against the token.
             state.token_id = admitted.token_id
             state.account_id = admitted.account_id
+            if admitted.publishable:
+                # Before the token's 429, so that a page allowed to ask can read that too.
+                with statements.autocommit(conn) as direct:
+                    state.cors_origin = browser_keys.check_request(
+                        direct,
+                        admitted.token_id,
+                        endpoint_allowed=browser,
+                        origin=self.request.headers.get("origin"),
+                        host=self.request.headers.get("host"),
+                    )
             if admitted.retry_after:
                 raise RateLimited(
                     f"Rate limit of {admitted.limit} requests a minute exceeded; "
                     f"retry in {admitted.retry_after} s.",
                     headers={"Retry-After": str(admitted.retry_after)},
                 )
+            if admitted.publishable:
+                limit = admitted.address_limit
+                if limit is None:
+                    limit = get_settings().publishable_address_limit_per_minute
+                client = browser_keys.client_key((self.request.scope.get("client") or [""])[0])
+                with statements.autocommit(conn) as direct:
+                    browser_keys.admit_client(direct, admitted.token_id, client, limit)
             parsed = self._parse(raw) if body else None
             actor = Actor(
                 account_id=admitted.account_id,

@@ -11,19 +11,28 @@ from doorstep.models.status import Status
 from doorstep.models.telephony import TelephonySettings
 from doorstep.models.token import (
     ApiToken,
+    ClientRateCounter,
     IdempotencyKey,
     RateCounter,
     RequestLog,
+    TokenOrigin,
     TokenUsage,
 )
 from doorstep.models.user import User, UserOffice
-from doorstep.models.valuation import PriceIndex, RentalEvidence, Sale, ValuationModel
+from doorstep.models.valuation import (
+    PriceIndex,
+    RentalEvidence,
+    Sale,
+    ValuationModel,
+    ValuationPage,
+)
 from doorstep.models.workflow import Suppression, Workflow
 
 __all__ = [
     "Account",
     "ApiToken",
     "Base",
+    "ClientRateCounter",
     "IdempotencyKey",
     "InstanceKey",
     "Job",
@@ -40,9 +49,11 @@ __all__ = [
     "Status",
     "Suppression",
     "TelephonySettings",
+    "TokenOrigin",
     "TokenUsage",
     "User",
     "UserOffice",
     "ValuationModel",
+    "ValuationPage",
     "Workflow",
 ]
