@@ -37,7 +37,8 @@ read of the lead) carries:
   * `Postcode Not Found`: the postcode is not a UK postcode Doorstep can locate; every
     estimate is null.
 * `comparable_props`: the evidence used, each with `address`, `postcode`, `price`, `date`,
-  `property_type` and `distance` (metres from the postcode), plus `evidence`: `sale` (price
+  `property_type`, `distance` (metres from the postcode) and `bearing` (degrees from north,
+  null at the postcode itself), plus `evidence`: `sale` (price
   in £; `price_today` brought to today by Doorstep's local price index; `same_property` for
   an earlier sale of this very address) or `rent` (£ per month, with `bedrooms`). When no
   `rent` item is listed, the rent estimate is the sale estimate x the gross yield of the
