@@ -40,6 +40,8 @@ from doorstep.statuses import pages as statuses_pages
 from doorstep.tokens import pages as tokens_pages
 from doorstep.tokens.browser import BrowserCors
 from doorstep.valuation import api as valuation_api
+from doorstep.valuepage import pages as valuepage_pages
+from doorstep.valuepage import public as valuepage_public
 from doorstep.web import about
 from doorstep.web.errors import html_error, wants_json
 from doorstep.web.templating import is_htmx
@@ -99,6 +101,7 @@ DASHBOARD_PAGES = (
     offices_pages,
     statuses_pages,
     tokens_pages,
+    valuepage_pages,
     reports_pages,
     responder_pages,
 )
@@ -153,7 +156,7 @@ def _allowed_methods(request: Request) -> list[str]:
 def _page_methods(request: Request) -> list[str]:
     """The dashboard's pages are not in the OpenAPI schema: ask their routers."""
     methods: set[str] = set()
-    for module in (auth_pages, about, responder_public, *DASHBOARD_PAGES):
+    for module in (auth_pages, about, responder_public, valuepage_public, *DASHBOARD_PAGES):
         for route in module.router.routes:
             regex = getattr(route, "path_regex", None)
             if regex is not None and regex.match(request.url.path):
@@ -244,6 +247,7 @@ def create_app() -> FastAPI:
         app.include_router(router)
     app.include_router(about.router)
     app.include_router(responder_public.router)
+    app.include_router(valuepage_public.router)
     app.include_router(auth_pages.router)
     for pages in DASHBOARD_PAGES:
         app.include_router(pages.router)

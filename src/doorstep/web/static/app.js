@@ -8,9 +8,11 @@
       var source = document.getElementById(copy.getAttribute("data-copy-target"));
       if (!source) return;
       var text = source.value !== undefined ? source.value : source.textContent;
+      var label = copy.getAttribute("data-label") || copy.textContent;
+      copy.setAttribute("data-label", label);
       var done = function () {
         copy.textContent = "Copied";
-        setTimeout(function () { copy.textContent = "Copy token"; }, 2000);
+        setTimeout(function () { copy.textContent = label; }, 2000);
       };
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(text).then(done);
