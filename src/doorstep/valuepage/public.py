@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from doorstep.db import SessionDep
@@ -20,9 +20,10 @@ from doorstep.errors import NotFound
 from doorstep.numbers import path_id, row_id
 from doorstep.valuepage import service
 from doorstep.valuepage.service import Page
+from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import templates
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(refuse_nul)])
 
 STATIC = Path(__file__).parent.parent / "web" / "static" / "value"
 # One script for every agency's site: cacheable, and loadable from any origin.

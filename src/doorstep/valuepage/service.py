@@ -150,7 +150,10 @@ def _page(
 
 def page_by_slug(session: Session, slug: str, office_id: int | None = None) -> Page:
     """The hosted page ``/value/{slug}``: 404 unless it is switched on with a live key."""
-    settings = session.scalar(select(ValuationPage).where(ValuationPage.slug == slug.lower()))
+    slug = slug.lower()
+    if not _SLUG.fullmatch(slug):  # not a slug (a NUL, say): no query needed to know
+        raise NotFound("There is no valuation page at this address.")
+    settings = session.scalar(select(ValuationPage).where(ValuationPage.slug == slug))
     token = session.get(ApiToken, settings.token_id) if settings and settings.token_id else None
     if settings is None or not settings.enabled or not _live(token):
         raise NotFound("There is no valuation page at this address.")
