@@ -40,6 +40,16 @@
     return isNaN(d) ? iso : d.toLocaleDateString("en-GB", { month: "short", year: "numeric" });
   }
 
+  // Land Registry capitals as people write them: "24, DORA ROAD" -> "24, Dora Road".
+  function people(text) {
+    return String(text || "").split(" ").map(function (w) {
+      if (/[0-9]/.test(w)) return w.toUpperCase();
+      return w.split("-").map(function (p) {
+        return p.charAt(0).toUpperCase() + p.slice(1).toLowerCase();
+      }).join("-");
+    }).join(" ");
+  }
+
   function metres(m) {
     return m < 1000 ? m + " m" : (m / 1000).toFixed(m < 10000 ? 1 : 0) + " km";
   }
@@ -378,7 +388,8 @@
     list.textContent = "";
     items.forEach(function (c) {
       var li = el("li");
-      li.appendChild(el("span", "ds-c-address", c.same_property ? "Your home" : (c.address || c.postcode)));
+      var where = c.same_property ? "Your home" : (c.address ? people(c.address) : c.postcode);
+      li.appendChild(el("span", "ds-c-address", where));
       var price = c.evidence === "rent" ? money.format(c.price) + " a month" : money.format(c.price);
       var bits = [price, when(c.date), TYPES[c.property_type] || null,
                   c.distance ? metres(c.distance) + " away" : "in your postcode"];
@@ -403,13 +414,17 @@
     [0.5, 1].forEach(function (share) {
       var r = radius * Math.sqrt(share);
       plot.appendChild(svg("circle", { cx: mid, cy: mid, r: r, class: "ds-ring" }));
-      plot.appendChild(svg("text", { x: mid + 3, y: mid - r - 3, class: "ds-ring-label" },
-        metres(Math.round(far * share / 10) * 10)));
+      // Each ring's distance on its south-east side, clear of the north mark.
+      plot.appendChild(svg("text", { x: mid + r * 0.71 + 2, y: mid + r * 0.71 + 10,
+        class: "ds-ring-label" }, metres(Math.round(far * share / 10) * 10)));
     });
     plot.appendChild(svg("text", { x: mid, y: 10, class: "ds-north" }, "N"));
+    // Those in the home's own postcode have no bearing: a small ring around the home.
+    var here = items.filter(function (c) { return c.bearing == null; });
     items.forEach(function (c, i) {
-      var r = c.bearing == null ? 10 : radius * Math.sqrt((c.distance || 0) / far);
-      var angle = ((c.bearing == null ? i * 60 : c.bearing) * Math.PI) / 180;
+      var at = here.indexOf(c);
+      var r = at >= 0 ? 22 : Math.max(22, radius * Math.sqrt((c.distance || 0) / far));
+      var angle = ((at >= 0 ? (360 / here.length) * at : c.bearing) * Math.PI) / 180;
       var x = mid + r * Math.sin(angle), y = mid - r * Math.cos(angle);
       var g = svg("g", { class: c.same_property ? "ds-dot ds-dot-home" : "ds-dot" });
       g.appendChild(svg("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 9 }));
