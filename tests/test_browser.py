@@ -7,11 +7,14 @@ import re
 import httpx
 import pytest
 
+from doorstep import db
+from doorstep.tokens.service import create_token
 from tests.browser import chromium, live_server  # noqa: F401  (fixtures)
 from tests.conftest import create_lead_api
 from tests.factories import PASSWORD, make_user, set_lead_values
 
 pytestmark = pytest.mark.browser
+SITE = "https://www.agency.co.uk"
 
 
 def new_page(chromium, server, width: int = 1280):  # noqa: F811
@@ -169,6 +172,10 @@ def test_every_page_fits_a_phone_screen(
     lead = create_lead_api(client, owner, message="A long message " * 15)
     client.get("/api/v103/offices", headers=owner.headers)  # something in the request log
     admin = make_user(owner.account_id)
+    with db.transaction() as s:  # a publishable token: its key, origins and snippets
+        web = create_token(
+            s, owner.account_id, "Website form", publishable=True, origins=[SITE]
+        ).token.id
     context, page = new_page(chromium, live_server, width=390)
     try:
         sign_in(page, admin.email)
@@ -179,6 +186,9 @@ def test_every_page_fits_a_phone_screen(
             f"/offices/{owner.offices['Derby']}",
             "/statuses",
             "/developer",
+            f"/developer?snippets={owner.token_id}",
+            f"/developer?snippets={web}",
+            "/developer/valuation-page",
             "/reports",
             "/automation",
             "/automation/workflows/new",
