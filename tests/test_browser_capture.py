@@ -4,6 +4,7 @@ HTML form snippet posting from that origin."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -118,6 +119,16 @@ def fill_valuation(scope, *, postcode="ng1 5fs", address="12 Example Street, Not
     scope.get_by_role("heading", name="Thank you, Marla").wait_for()
 
 
+def contrast(a: str, b: str) -> float:
+    def luminance(rgb: str) -> float:
+        r, g, b = (int(x) / 255 for x in re.findall(r"\d+", rgb)[:3])
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
 def unlabelled(page) -> list[str]:
     return page.evaluate(
         """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
@@ -170,6 +181,11 @@ def test_a_visitor_values_their_home_on_the_hosted_page(
         assert paint < 1000
         assert weight < 150 * 1024
         assert unlabelled(page) == []
+        button = page.get_by_role("button", name="Find address")
+        fg, bg = button.evaluate(
+            "b => [getComputedStyle(b).color, getComputedStyle(b).backgroundColor]"
+        )
+        assert contrast(fg, bg) >= 4.5, (fg, bg)  # the admin's green, white on it
         # The keyboard: Enter in the postcode finds the addresses; focus moves to the list.
         page.get_by_label("Postcode").fill("nowhere")
         page.keyboard.press("Enter")
