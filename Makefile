@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 # CI sets DOORSTEP_REQUIRE_POSTGRES=1: then an unreachable PostgreSQL fails the run.
 DOORSTEP_REQUIRE_POSTGRES ?= 0
 
-.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-responder bench-valuation backtest bench-dashboard bench-webhooks browser clean
+.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-responder bench-valuation bench-addresses backtest bench-dashboard bench-webhooks browser clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ backtest: install
 # 5 million sales in PostgreSQL, then 1,000 valuation requests (see bench/valuation.py).
 bench-valuation: install
 	$(BIN)/python -m bench.valuation
+
+# GET /api/v103/addresses on the same 5 million sales: p50/p95/p99 (see bench/addresses.py).
+# BENCH_ADDRESSES_ARGS=--reuse keeps a database an earlier run loaded.
+bench-addresses: install
+	$(BIN)/python -m bench.addresses $(BENCH_ADDRESSES_ARGS)
 
 # The inbox with 100,000 leads in an account: every page under 300 ms, SQLite and PostgreSQL.
 bench-dashboard: install

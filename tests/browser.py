@@ -71,6 +71,12 @@ def live_server(app: Any) -> Iterator[LiveServer]:
         yield server
 
 
+# One browser for the whole run. Each test module that imports the fixture below defines a
+# session fixture of its own, and a second sync_playwright() while the first runs fails
+# ("Sync API inside the asyncio loop"): the modules share this one, the last user closes it.
+_shared: dict[str, Any] = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
@@ -79,7 +85,16 @@ def chromium() -> Iterator[Any]:
         pytest.skip(f"{CHROMIUM} is missing (run `make browser`)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    if not _shared["users"]:
+        _shared["playwright"] = sync_playwright().start()
+        _shared["browser"] = _shared["playwright"].chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+    _shared["users"] += 1
+    try:
+        yield _shared["browser"]
+    finally:
+        _shared["users"] -= 1
+        if not _shared["users"]:
+            _shared.pop("browser").close()
+            _shared.pop("playwright").stop()

@@ -17,6 +17,7 @@ from doorstep.jobs.worker import Worker
 from doorstep.models import Lead
 from doorstep.responder import questionnaire
 from doorstep.responder.definition import parse
+from doorstep.tokens.service import create_token
 from doorstep.webhooks import net
 from tests.browser import chromium, live_server  # noqa: F401  (fixtures)
 from tests.conftest import create_lead_api
@@ -25,6 +26,7 @@ from tests.test_questionnaire import PREQUAL
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.browser
+SITE = "https://www.agency.co.uk"
 
 
 def new_page(chromium, server, width: int = 1280):  # noqa: F811
@@ -50,6 +52,8 @@ def dashboard_paths(owner, lead_id: int) -> list[str]:
         "/automation",
         "/automation/workflows/new",
         "/automation/jobs",
+        "/developer/webhooks",
+        "/developer/valuation-page",
         "/about",
     ]
 
@@ -199,10 +203,15 @@ def test_every_page_fits_a_phone_screen(
     lead = create_lead_api(client, owner, message="A long message " * 15)
     client.get("/api/v103/offices", headers=owner.headers)  # something in the request log
     admin = make_user(owner.account_id)
+    with db.transaction() as s:  # a publishable token: its key, origins and snippets
+        web = create_token(
+            s, owner.account_id, "Website form", publishable=True, origins=[SITE]
+        ).token.id
     context, page = new_page(chromium, live_server, width=390)
     try:
         sign_in(page, admin.email)
-        for path in dashboard_paths(owner, lead["id"]):
+        extra = [f"/developer?snippets={owner.token_id}", f"/developer?snippets={web}"]
+        for path in [*dashboard_paths(owner, lead["id"]), *extra]:
             page.goto(path)
             assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
             # Every form field on show has a visible label (the workflow editor hides the

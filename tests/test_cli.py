@@ -24,6 +24,10 @@ def test_demo_sets_up_real_offices_and_prints_a_working_token(client, engine):
     assert len(offices) == len(names)
     # the previous run's token is revoked, not left to pile up
     assert client.get("/api/v103/offices", headers={"X-API-KEY": out["token"]}).status_code == 401
+    # the instant valuation page is there, with its publishable key, once
+    assert out["valuation_page"] == again["valuation_page"] == "/value/demo-brand"
+    page = client.get("/value/demo-brand")
+    assert page.status_code == 200 and 'data-key="ds_pub_' in page.text
 
 
 def test_db_upgrade(engine):

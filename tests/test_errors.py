@@ -34,11 +34,19 @@ def test_a_json_body_that_is_not_an_object_is_422(client, owner):
     assert "object" in r.json()["message"]
 
 
-@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", ""])
-def test_a_body_that_is_not_json_is_415(client, owner, ctype):
+@pytest.mark.parametrize("ctype", ["text/plain", "application/xml", "text/html", ""])
+def test_a_body_that_is_neither_json_nor_a_form_is_415(client, owner, ctype):
     r = raw_post(client, owner, json.dumps(lead_body()).encode(), content_type=ctype)
     assert r.status_code == 415
     assert r.json()["message"]
+
+
+def test_json_sent_as_a_form_is_400_and_says_so(client, owner):
+    r = raw_post(
+        client, owner, json.dumps(lead_body()).encode(), "application/x-www-form-urlencoded"
+    )
+    assert r.status_code == 400
+    assert "looks like JSON" in r.json()["message"]
 
 
 def test_json_with_a_charset_is_accepted(client, owner):

@@ -38,7 +38,10 @@ from doorstep.responder import public as responder_public
 from doorstep.statuses import api as statuses_api
 from doorstep.statuses import pages as statuses_pages
 from doorstep.tokens import pages as tokens_pages
+from doorstep.tokens.browser import BrowserCors
 from doorstep.valuation import api as valuation_api
+from doorstep.valuepage import pages as valuepage_pages
+from doorstep.valuepage import public as valuepage_public
 from doorstep.web import about, docs
 from doorstep.web.errors import html_error, wants_json
 from doorstep.web.headers import SecurityHeadersMiddleware
@@ -57,7 +60,16 @@ documentation works by changing only the base URL.
 * **Errors** are JSON: `{"message": "...", "errors": {"field": ["reason", ...]}}`, listing every
   failing field at once. 400 malformed JSON, 401 bad key, 404 not found (another account's
   objects do not exist for you), 405, 409 `Idempotency-Key` reused with another body,
-  413 body over 64 KiB, 415 not JSON, 422 validation, 429 rate limit (see `Retry-After`).
+  413 body over 64 KiB, 415 neither JSON nor a form, 422 validation, 429 rate limit
+  (see `Retry-After`).
+* **Bodies** are JSON or, for `POST /leads`, `POST /leads/valuation` and `PATCH /leads/{id}`,
+  an HTML form (`application/x-www-form-urlencoded` or `multipart/form-data`, UTF-8): the
+  same fields and rules, objects in bracket notation (`meta[Property Type]=detached`,
+  `appointment_availability[hours][]=...`, `questionnaire[Selling?]=Yes` or
+  `questionnaire[0][0]=question&questionnaire[0][1]=answer`). Whole numbers may be sent as
+  text in either (`"office_id": "375"`: ASCII digits only); booleans are `true/false/1/0` or
+  a ticked checkbox's `on`. A form field sent twice, nested more than two brackets deep, or a
+  file part is a 422 naming it; a form body that is not UTF-8 is a 400.
 * **Every response** carries `X-Request-Id`; the same id is in your token's request log.
 * **Strings** are trimmed; an empty string for an optional field means null. Unknown fields are
   ignored. UK postcodes are returned in canonical form (`DE1 1JX`).
@@ -91,6 +103,7 @@ DASHBOARD_PAGES = (
     offices_pages,
     statuses_pages,
     tokens_pages,
+    valuepage_pages,
     reports_pages,
     responder_pages,
     webhooks_pages,
@@ -147,7 +160,7 @@ def _allowed_methods(request: Request) -> list[str]:
 def _page_methods(request: Request) -> list[str]:
     """The dashboard's pages are not in the OpenAPI schema: ask their routers."""
     methods: set[str] = set()
-    for module in (auth_pages, about, docs, responder_public, *DASHBOARD_PAGES):
+    for module in (auth_pages, about, docs, responder_public, valuepage_public, *DASHBOARD_PAGES):
         for route in module.router.routes:
             regex = getattr(route, "path_regex", None)
             if regex is not None and regex.match(request.url.path):
@@ -241,11 +254,14 @@ def create_app() -> FastAPI:
     app.include_router(about.router)
     app.include_router(docs.router)
     app.include_router(responder_public.router)
+    app.include_router(valuepage_public.router)
     app.include_router(auth_pages.router)
     for pages in DASHBOARD_PAGES:
         app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     openapi.install(app, api_routers)
+    # Inside the request context: its preflight answers carry X-Request-Id too.
+    app.add_middleware(BrowserCors)
     app.add_middleware(
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,

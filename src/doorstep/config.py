@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     db_max_overflow: int = 0
     rate_limit_per_minute: int = 600
+    # A publishable token (a key in a web page) also limits each client address to this many
+    # requests a minute, unless the token sets its own (0 = unlimited): one visitor's script
+    # cannot use up the token's whole limit.
+    publishable_address_limit_per_minute: int = Field(30, ge=0)
     max_body_bytes: int = 64 * 1024
     request_log_body_bytes: int = 16 * 1024
     idempotency_ttl_hours: int = 24

@@ -10,15 +10,19 @@ from sqlalchemy.orm import Session
 
 from doorstep.accounts.service import create_account
 from doorstep.auth.passwords import hash_password
-from doorstep.models import Account, User
+from doorstep.models import Account, User, ValuationPage
 from doorstep.offices.contact import OfficeContact, set_contact
 from doorstep.offices.service import create_office, list_offices
 from doorstep.responder.service import import_many, list_workflows
 from doorstep.tokens.service import create_token, list_tokens, revoke_token
 from doorstep.users.service import create_user
+from doorstep.valuepage import service as valuepage
 
 DEMO_ACCOUNT = "Demo Brand"
 DEMO_TOKEN_NAME = "Demo token (make run)"
+DEMO_PAGE_TOKEN_NAME = "Demo website (make run)"
+DEMO_PAGE_ORIGINS = ("http://127.0.0.1:8000", "http://localhost:8000")
+DEMO_PAGE_SLUG = "demo-brand"
 DEMO_ADMIN_EMAIL = "admin@doorstep.example"
 
 # name, the office's own postcode, coverage
@@ -60,6 +64,7 @@ class Demo:
     created: bool
     admin_email: str
     admin_password: str
+    valuation_page: str | None = None  # its path, /value/...
 
 
 def ensure_demo(session: Session) -> Demo:
@@ -101,4 +106,43 @@ def ensure_demo(session: Session) -> Demo:
         admin.failed_logins = 0
         admin.locked_until = None
         admin.session_version = (admin.session_version or 1) + 1
-    return Demo(account, token.secret, created, DEMO_ADMIN_EMAIL, password)
+    return Demo(
+        account,
+        token.secret,
+        created,
+        DEMO_ADMIN_EMAIL,
+        password,
+        _valuation_page(session, account),
+    )
+
+
+def _valuation_page(session: Session, account: Account) -> str | None:
+    """The instant valuation page, with a publishable key for pages on the demo server (a
+    publishable key is public: one is kept across runs)."""
+    page = valuepage.settings_of(session, account.id)
+    if page is not None:
+        return f"/value/{page.slug}" if page.enabled else None
+    live = valuepage.publishable_tokens(session, account.id)
+    key = next((t for t in live if t.name == DEMO_PAGE_TOKEN_NAME), None)
+    if key is None:
+        key = create_token(
+            session,
+            account.id,
+            DEMO_PAGE_TOKEN_NAME,
+            publishable=True,
+            origins=DEMO_PAGE_ORIGINS,
+        ).token
+    taken = session.scalar(select(ValuationPage).where(ValuationPage.slug == DEMO_PAGE_SLUG))
+    if taken is not None:
+        return None
+    valuepage.save_settings(
+        session,
+        account.id,
+        slug=DEMO_PAGE_SLUG,
+        brand_name=DEMO_ACCOUNT,
+        brand_colour="#0a7d38",
+        privacy_url="https://demo-brand.example/privacy",
+        token_id=key.id,
+        enabled=True,
+    )
+    return f"/value/{DEMO_PAGE_SLUG}"

@@ -1,4 +1,6 @@
-"""JSON request bodies: content type, size, syntax and schema, each with the contract's status."""
+"""Request bodies: content type, size, syntax and schema, each with the contract's status.
+JSON everywhere; for the lead endpoints also an HTML form (``formdata``), read into the shape
+a JSON body has so that one validation, one idempotency hash and one set of errors serve both."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from doorstep.errors import MalformedJSON, ValidationFailed
+from doorstep import formdata
+from doorstep.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -21,6 +24,26 @@ def is_json_content_type(value: str | None) -> bool:
     return mime == "application/json" or (
         mime.startswith("application/") and mime.endswith("+json")
     )
+
+
+NOT_A_BODY_TYPE = (
+    "The request body must be JSON (Content-Type: application/json) or an HTML form "
+    "(application/x-www-form-urlencoded or multipart/form-data)."
+)
+
+
+def parse_body(content_type: str | None, raw: bytes | PayloadTooLarge) -> Any:
+    """The body by its Content-Type: JSON, or a form read into the same shape; else 415.
+    The content type is checked first: a 413 is for a body the endpoint would take."""
+    is_json = is_json_content_type(content_type)
+    if not is_json and not formdata.is_form(content_type):
+        raise UnsupportedMediaType(NOT_A_BODY_TYPE)
+    if isinstance(raw, PayloadTooLarge):
+        raise raw
+    if is_json:
+        return parse_json(raw)
+    assert content_type is not None
+    return formdata.parse_form(raw, content_type)
 
 
 def validation_errors(exc: ValidationError) -> dict[str, list[str]]:

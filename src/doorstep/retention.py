@@ -25,7 +25,14 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from doorstep.config import get_settings
-from doorstep.models import ApiToken, IdempotencyKey, Job, RateCounter, RequestLog
+from doorstep.models import (
+    ApiToken,
+    ClientRateCounter,
+    IdempotencyKey,
+    Job,
+    RateCounter,
+    RequestLog,
+)
 from doorstep.models.base import utcnow
 from doorstep.tokens import service as tokens
 from doorstep.webhooks import service as webhooks
@@ -86,6 +93,10 @@ def prune(engine: Engine, now: datetime | None = None) -> Pruned:
         window = int(now.timestamp() // 60)
         result = conn.execute(delete(RateCounter).where(RateCounter.window < window - 1))
         out.rate_counters = result.rowcount or 0
+        result = conn.execute(
+            delete(ClientRateCounter).where(ClientRateCounter.window < window - 1)
+        )
+        out.rate_counters += result.rowcount or 0
     if settings.job_retention_days > 0:
         out.jobs = _delete_finished_jobs(engine, now - timedelta(days=settings.job_retention_days))
     with Session(engine) as session, session.begin():

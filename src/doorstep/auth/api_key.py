@@ -1,11 +1,11 @@
 """Every Lead API request is one unit of work on one database connection, on one thread.
 
 On that thread, in this order: the API key is checked and the request counted against the
-token's rate limit (committed at once, so the hot counter row is not held), the JSON body is
-checked (415, 413, 400), the endpoint does its work, the request-log row is written and
-everything is committed together, before the response is sent: a 200 means the lead and its
-log entry are both stored. A request that fails is rolled back and logged after the response
-(ops.middleware). One connection checkout and one thread hop a request: measured with
+token's rate limit (committed at once, so the hot counter row is not held), the body (JSON or
+an HTML form) is checked (415, 413, 400), the endpoint does its work, the request-log row is
+written and everything is committed together, before the response is sent: a 200 means the
+lead and its log entry are both stored. A request that fails is rolled back and logged after
+the response (ops.middleware). One connection checkout and one thread hop a request: measured with
 ``make bench``, each extra hop or checkout cost as much as a whole SQL statement."""
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 from doorstep import db, statements
 from doorstep.auth.principal import Actor
 from doorstep.config import get_settings
-from doorstep.errors import PayloadTooLarge, RateLimited, Unauthorized, UnsupportedMediaType
-from doorstep.http import is_json_content_type, parse_json
+from doorstep.errors import PayloadTooLarge, RateLimited, Unauthorized
+from doorstep.http import parse_body
+from doorstep.tokens import browser as browser_keys
 from doorstep.tokens import service as tokens
 
 R = TypeVar("R", bound=Response)
@@ -44,17 +45,21 @@ class ApiCall:
         self.request = request
         self.key = key
 
-    async def run(self, work: Callable[[Call], R], *, body: bool = False) -> R:
-        """``work`` in the request's unit of work; with ``body``, given the parsed JSON body."""
+    async def run(
+        self, work: Callable[[Call], R], *, body: bool = False, browser: bool = False
+    ) -> R:
+        """``work`` in the request's unit of work; with ``body``, given the parsed body (JSON,
+        or an HTML form read into the same shape: see ``formdata``). ``browser``: a
+        publishable token may call this endpoint (tokens.browser)."""
         raw: bytes | PayloadTooLarge | None = None
         if body:
             try:
                 raw = await self.request.body()
             except PayloadTooLarge as e:
                 raw = e  # raised after the key is checked, so the request is logged
-        return await db.in_thread(self._unit, work, body, raw)
+        return await db.in_thread(self._unit, work, body, raw, browser)
 
-    def _unit(self, work: Callable[[Call], R], body: bool, raw: Any) -> R:
+    def _unit(self, work: Callable[[Call], R], body: bool, raw: Any, browser: bool) -> R:
         state = self.request.state
         # No ping on checkout: the admission is the connection's first statement.
         with db.unpinged(db.get_engine()) as conn:
@@ -64,12 +69,29 @@ class ApiCall:
             # From here on the request is logged against the token.
             state.token_id = admitted.token_id
             state.account_id = admitted.account_id
+            if admitted.publishable:
+                # Before the token's 429, so that a page allowed to ask can read that too.
+                with statements.autocommit(conn) as direct:
+                    state.cors_origin = browser_keys.check_request(
+                        direct,
+                        admitted.token_id,
+                        endpoint_allowed=browser,
+                        origin=self.request.headers.get("origin"),
+                        host=self.request.headers.get("host"),
+                    )
             if admitted.retry_after:
                 raise RateLimited(
                     f"Rate limit of {admitted.limit} requests a minute exceeded; "
                     f"retry in {admitted.retry_after} s.",
                     headers={"Retry-After": str(admitted.retry_after)},
                 )
+            if admitted.publishable:
+                limit = admitted.address_limit
+                if limit is None:
+                    limit = get_settings().publishable_address_limit_per_minute
+                client = browser_keys.client_key((self.request.scope.get("client") or [""])[0])
+                with statements.autocommit(conn) as direct:
+                    browser_keys.admit_client(direct, admitted.token_id, client, limit)
             parsed = self._parse(raw) if body else None
             actor = Actor(
                 account_id=admitted.account_id,
@@ -94,13 +116,7 @@ class ApiCall:
             return tokens.admit(direct, self.key, get_settings().rate_limit_per_minute)
 
     def _parse(self, raw: bytes | PayloadTooLarge) -> Any:
-        if not is_json_content_type(self.request.headers.get("content-type")):
-            raise UnsupportedMediaType(
-                "The request body must be JSON (Content-Type: application/json)."
-            )
-        if isinstance(raw, PayloadTooLarge):
-            raise raw
-        return parse_json(raw)
+        return parse_body(self.request.headers.get("content-type"), raw)
 
 
 # Declared as a security scheme so that the OpenAPI docs offer it (Swagger UI's Authorize).

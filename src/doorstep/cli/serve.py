@@ -161,6 +161,7 @@ def demo(as_json: bool = JsonOpt) -> None:
             "token": d.token,
             "admin_email": d.admin_email,
             "admin_password": d.admin_password,
+            "valuation_page": d.valuation_page,
         }
     sales = ensure_demo_sales(db.get_engine(), show_progress=not as_json)
     out["imported_sales"] = sales
@@ -180,6 +181,11 @@ def demo(as_json: bool = JsonOpt) -> None:
         f"Try:          curl -H 'X-API-KEY: {out['token']}' http://127.0.0.1:8000/api/v103/offices\n"
         f"Valuation:    curl -H 'X-API-KEY: {out['token']}' -H 'Content-Type: application/json' "
         f"-d '{body}' http://127.0.0.1:8000/api/v103/leads/valuation"
+        + (
+            f"\nValuation page: http://127.0.0.1:8000{out['valuation_page']} (try M25 9RZ)"
+            if out["valuation_page"]
+            else ""
+        )
         + (
             f"\nDemo sales:   {sales['sales']:,} imported ({sales['months'][0]} to "
             f"{sales['months'][1]}), Price Paid Data for SW19, Greater Manchester, Newcastle"

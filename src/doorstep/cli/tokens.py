@@ -20,14 +20,72 @@ def create(
         int | None,
         typer.Option("--rate-limit", help="Requests a minute (0 = unlimited; default: server's)."),
     ] = None,
+    publishable: Annotated[
+        bool,
+        typer.Option(
+            "--publishable",
+            help="A key for web pages: it may only create leads and look up addresses, and "
+            "only from the --origin pages.",
+        ),
+    ] = False,
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--origin", help="A web origin the publishable key may be used from (repeatable)."
+        ),
+    ] = None,
+    address_rate_limit: Annotated[
+        int | None,
+        typer.Option(
+            "--address-rate-limit",
+            help="Publishable: requests a minute from one client address (0 = unlimited; "
+            "default: DOORSTEP_PUBLISHABLE_ADDRESS_LIMIT_PER_MINUTE).",
+        ),
+    ] = None,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Create a token. It is shown once: only its hash is stored."""
+    """Create a token. A secret token is shown once (only its hash is stored); a publishable
+    one can be seen again on the Developer tab, as it is public on the pages that use it."""
     with session() as s:
         get_account(s, account)
-        new = service.create_token(s, account, name, rate_limit)
-        out = {"id": new.token.id, "token": new.secret, "account_id": account}
-    emit(out, as_json, f"Token {out['id']} ({name}): {out['token']}\nIt will not be shown again.")
+        new = service.create_token(
+            s,
+            account,
+            name,
+            rate_limit,
+            publishable=publishable,
+            origins=origin or (),
+            address_rate_limit=address_rate_limit,
+        )
+        out: dict[str, Any] = {"id": new.token.id, "token": new.secret, "account_id": account}
+        if publishable:
+            out["publishable"] = True
+            out["origins"] = service.origins_of(s, [new.token.id])[new.token.id]
+    human = f"Token {out['id']} ({name}): {out['token']}"
+    if publishable:
+        human += "\nPublishable, for pages on: " + ", ".join(out["origins"])
+    else:
+        human += "\nIt will not be shown again."
+    emit(out, as_json, human)
+
+
+@app.command("origins")
+def origins(
+    token_id: Annotated[int, typer.Argument(help="Token id (a publishable token).")],
+    origin: Annotated[
+        list[str], typer.Option("--origin", help="A web origin (repeatable); replaces the list.")
+    ],
+    as_json: bool = JsonOpt,
+) -> None:
+    """Set the web origins a publishable token may be used from."""
+    with session() as s:
+        t = service.set_origins(s, None, token_id, origin)
+        listed = service.origins_of(s, [t.id])[t.id]
+    emit(
+        {"id": token_id, "origins": listed},
+        as_json,
+        f"Token {token_id} may be used from: " + ", ".join(listed),
+    )
 
 
 @app.command("revoke")
@@ -51,12 +109,15 @@ def list_(
         get_account(s, account)
         toks = service.list_tokens(s, account)
         st = service.stats(s, [t.id for t in toks])
+        origins_by_token = service.origins_of(s, [t.id for t in toks])
         rows: list[dict[str, Any]] = [
             {
                 "id": t.id,
                 "name": t.name,
                 "prefix": t.prefix,
                 "rate_limit_per_minute": t.rate_limit_per_minute,
+                "publishable": t.publishable,
+                "origins": origins_by_token[t.id] if t.publishable else None,
                 "created_at": iso(t.created_at),
                 "revoked_at": iso(t.revoked_at),
                 "requests": st[t.id].requests,

@@ -88,7 +88,9 @@ async def create_lead(request: Request, api: Api) -> JSON:
     grouped with the person's earlier leads by email or UK-normalised phone.
     Send `Idempotency-Key` to make retries safe."""
     return await api.run(
-        lambda call: create_and_respond(request, call, LeadCreate, "homepage"), body=True
+        lambda call: create_and_respond(request, call, LeadCreate, "homepage"),
+        body=True,
+        browser=True,
     )
 
 

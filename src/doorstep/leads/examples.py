@@ -102,18 +102,48 @@ def request_body(
     Idempotency-Key header."""
     from doorstep.openapi import IDEMPOTENCY_KEY
 
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    form = {
+        "schema": {
+            "type": "object",
+            "description": "The same fields and rules as JSON; objects in bracket notation "
+            "(meta[Property Type]=detached, appointment_availability[hours][]=..., "
+            "questionnaire[Selling?]=Yes), numbers as digits, booleans true/false/1/0 or a "
+            "ticked checkbox's on. A field sent twice, or a file, is a 422.",
+        },
+        "example": form_example(example),
+    }
     return {
         **({"parameters": [IDEMPOTENCY_KEY]} if idempotent else {}),
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {
-                    "schema": model.model_json_schema(ref_template="#/components/schemas/{model}"),
-                    "example": example,
-                }
+                "application/json": {"schema": schema, "example": example},
+                "application/x-www-form-urlencoded": form,
+                "multipart/form-data": form,
             },
         },
     }
+
+
+def form_example(example: dict[str, Any]) -> str:
+    """A JSON example as the form body a website would send (see ``formdata``)."""
+    from urllib.parse import urlencode
+
+    pairs: list[tuple[str, str]] = []
+    for key, value in example.items():
+        if isinstance(value, dict):
+            for k, v in value.items():
+                for item in v if isinstance(v, list) else [v]:
+                    pairs.append((f"{key}[{k}]" + ("[]" if isinstance(v, list) else ""), item))
+        elif isinstance(value, list):
+            for i, (question, answer) in enumerate(value):
+                pairs += [(f"{key}[{i}][0]", question), (f"{key}[{i}][1]", answer)]
+        elif isinstance(value, bool):
+            pairs.append((key, "true" if value else "false"))
+        else:
+            pairs.append((key, str(value)))
+    return urlencode(pairs)
 
 
 def _err(description: str, example: dict[str, Any]) -> dict[str, Any]:
@@ -130,8 +160,9 @@ def responses(ok: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
         409: _err("Idempotency-Key reused with another body", {"message": "This Idempotency-Key "
                   "was already used with a different request body or endpoint."}),
         413: _err("Body over 64 KiB", {"message": "The request body is larger than 65536 bytes."}),
-        415: _err("Body is not JSON", {"message": "The request body must be JSON "
-                                                  "(Content-Type: application/json)."}),
+        415: _err("Body is neither JSON nor a form", {"message": "The request body must be "
+                  "JSON (Content-Type: application/json) or an HTML form "
+                  "(application/x-www-form-urlencoded or multipart/form-data)."}),
         422: _err("Validation failed: every failing field at once", ERROR_EXAMPLE),
         429: _err("Rate limit exceeded (see Retry-After)", {"message": "Rate limit of 600 "
                   "requests a minute exceeded; retry in 12 s."}),

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from doorstep import numbers
 from doorstep.geo import postcodes
 
 LeadType = Literal["sale", "let", "vendor", "landlord", "mortgage_request"]
@@ -54,18 +55,27 @@ def _lower(v: Any) -> Any:
 
 
 def _whole(v: Any) -> Any:
+    """A JSON number, or a whole number sent as text (``"office_id": "375"``, and every
+    number of a form body) read by ``numbers.whole``: ASCII digits only, so "+3", "1_000",
+    "3.0" and "٣" are not numbers, as they are not in a URL."""
     # Python counts true as 1: office_id true was routed to office 1.
     if isinstance(v, bool):
         raise ValueError("Must be a whole number, not true or false.")
+    if isinstance(v, str):
+        n = numbers.whole(v.strip())
+        if n is None:
+            raise ValueError("Must be a whole number, in the digits 0-9.")
+        return n
     return v
 
 
-_TRUE_FALSE = {"true": True, "false": False, "1": True, "0": False}
+_TRUE_FALSE = {"true": True, "false": False, "1": True, "0": False, "on": True}
 
 
 def _true_false(v: Any) -> Any:
-    """true/false, and the 1/0 and "true"/"false" forms integrators send; not "yes" or "on"
-    (pydantic's lax booleans), which the documentation's true/false never promised."""
+    """true/false, the 1/0 and "true"/"false" forms integrators send, and "on" (what a
+    ticked HTML checkbox sends; an unticked one sends nothing); not "yes" (pydantic's lax
+    booleans), which neither the documentation nor CONTRACT.md promises."""
     if isinstance(v, bool):
         return v
     if type(v) is int and v in (0, 1):

@@ -11,13 +11,21 @@ from doorstep.models.status import Status
 from doorstep.models.telephony import TelephonySettings
 from doorstep.models.token import (
     ApiToken,
+    ClientRateCounter,
     IdempotencyKey,
     RateCounter,
     RequestLog,
+    TokenOrigin,
     TokenUsage,
 )
 from doorstep.models.user import User, UserOffice
-from doorstep.models.valuation import PriceIndex, RentalEvidence, Sale, ValuationModel
+from doorstep.models.valuation import (
+    PriceIndex,
+    RentalEvidence,
+    Sale,
+    ValuationModel,
+    ValuationPage,
+)
 from doorstep.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from doorstep.models.workflow import Questionnaire, Suppression, Workflow
 
@@ -25,6 +33,7 @@ __all__ = [
     "Account",
     "ApiToken",
     "Base",
+    "ClientRateCounter",
     "IdempotencyKey",
     "InstanceKey",
     "Job",
@@ -42,10 +51,12 @@ __all__ = [
     "Status",
     "Suppression",
     "TelephonySettings",
+    "TokenOrigin",
     "TokenUsage",
     "User",
     "UserOffice",
     "ValuationModel",
+    "ValuationPage",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

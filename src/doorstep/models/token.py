@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doorstep.models.base import Base, UTCDateTime, utcnow
@@ -25,6 +25,26 @@ class ApiToken(Base):
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A publishable token may sit in a web page: it only creates leads and looks up addresses,
+    # only from its origins (TokenOrigin). Being public by design, its key is kept readable so
+    # the Developer tab can show it in the snippets; a secret token's key never is.
+    publishable: Mapped[bool] = mapped_column(default=False, server_default=false())
+    public_key: Mapped[str | None] = mapped_column(String(64))
+    # Requests per minute from one client address (publishable tokens); None = the server
+    # default, 0 = unlimited.
+    address_rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+
+
+class TokenOrigin(Base):
+    """A web origin (``https://www.agency.co.uk``) a publishable token may be used from. Indexed
+    by origin: a CORS preflight carries no key, only its origin."""
+
+    __tablename__ = "token_origins"
+    __table_args__ = (UniqueConstraint("token_id", "origin"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    origin: Mapped[str] = mapped_column(String(255), index=True)
 
 
 class RequestLog(Base):
@@ -75,6 +95,20 @@ class RateCounter(Base):
     token_id: Mapped[int] = mapped_column(
         ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True
     )
+    window: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ClientRateCounter(Base):
+    """Requests per publishable token per client address per minute window: a web page's key
+    is public, so one visitor's script must not use up the whole token's limit."""
+
+    __tablename__ = "client_rate_counters"
+
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
     window: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -36,13 +36,9 @@ class Sale(Base):
             postgresql_where=text("eligible"),
             sqlite_where=text("eligible"),
         ),
-        # Earlier sales of the very same address (repeat sales).
-        Index(
-            "ix_sales_postcode",
-            "postcode",
-            postgresql_where=text("eligible"),
-            sqlite_where=text("eligible"),
-        ),
+        # Every sale in a postcode: the address look-up lists homes whatever their sales'
+        # category, and a repeat sale is found among them (the eligible ones).
+        Index("ix_sales_postcode_all", "postcode"),
     )
 
     transaction_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -123,3 +119,22 @@ class ValuationModel(Base):
     first_month: Mapped[int | None] = mapped_column(Integer)
     last_month: Mapped[int | None] = mapped_column(Integer)
     params: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class ValuationPage(Base):
+    """An account's hosted instant valuation page (``/value/{slug}``) and its embed: the
+    publishable token it posts with (the page may be framed by that token's origins), and
+    the agency's name, colour and privacy policy."""
+
+    __tablename__ = "valuation_pages"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    brand_name: Mapped[str | None] = mapped_column(String(100))
+    brand_colour: Mapped[str] = mapped_column(String(7), default="#1d4ed8")
+    privacy_url: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -9,14 +9,16 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from doorstep import numbers
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.config import get_settings
 from doorstep.db import SessionDep
 from doorstep.errors import DoorstepError, ValidationFailed
 from doorstep.http import parse_json
 from doorstep.numbers import path_id, whole
-from doorstep.tokens import requestlog, service
+from doorstep.tokens import requestlog, service, snippets
 from doorstep.tokens.service import NewToken
+from doorstep.valuepage import service as valuepage
 from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import is_fragment_request, redirect, render
 
@@ -33,23 +35,46 @@ def _page(
     errors: dict[str, list[str]] | None = None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
+    origin_errors: dict[int, dict[str, list[str]]] | None = None,
 ) -> Response:
     tokens = service.list_tokens(session, account_id)
+    ids = [t.id for t in tokens]
+    chosen = numbers.row_id(request.query_params.get("snippets"))
+    if new is not None:
+        chosen = new.token.id
+    shown = next((t for t in tokens if t.id == chosen and t.revoked_at is None), None)
+    page = valuepage.settings_of(session, account_id)
     return render(
         request,
         "developer/index.html",
         {
             **_log_context(request, session, account_id),
             "tokens": tokens,
-            "stats": service.stats(session, [t.id for t in tokens]),
+            "stats": service.stats(session, ids),
+            "origins": service.origins_of(session, ids),
             "log_days": get_settings().request_log_days,
             "new": new,
-            "form": form or {"name": "", "rate_limit": ""},
+            "form": form or {"name": "", "rate_limit": "", "kind": "secret", "origins": ""},
             "errors": errors or {},
+            "origin_errors": origin_errors or {},
+            "snippet_token": shown,
+            "snippets": snippets.snippets(base_url(request), shown, page.slug if page else None)
+            if shown
+            else [],
+            "valuation_page": page,
         },
         status_code=status_code,
         headers=headers,
     )
+
+
+def base_url(request: Request) -> str:
+    """Where websites reach Doorstep: DOORSTEP_PUBLIC_URL when set, else the address this
+    page was reached at."""
+    settings = get_settings()
+    if "public_url" in settings.model_fields_set:
+        return settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
 
 
 def _log_context(request: Request, session: Session, account_id: int) -> dict[str, Any]:
@@ -84,8 +109,11 @@ def create_token(
     session: SessionDep,
     name: Annotated[str, Form()] = "",
     rate_limit: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = "secret",
+    origins: Annotated[str, Form()] = "",
 ) -> Response:
-    form = {"name": name, "rate_limit": rate_limit}
+    form = {"name": name, "rate_limit": rate_limit, "kind": kind, "origins": origins}
+    publishable = kind == "publishable"
     limit: int | None = None
     if rate_limit.strip():
         limit = whole(rate_limit.strip())
@@ -95,7 +123,14 @@ def create_token(
                 request, session, user.account_id, form=form, errors=errors, status_code=422
             )
     try:
-        new = service.create_token(session, user.account_id, name, limit)
+        new = service.create_token(
+            session,
+            user.account_id,
+            name,
+            limit,
+            publishable=publishable,
+            origins=origins.split() if publishable else (),
+        )
     except ValidationFailed as e:
         session.rollback()
         return _page(request, session, user.account_id, form=form, errors=e.errors, status_code=422)
@@ -106,6 +141,32 @@ def create_token(
         user.account_id,
         new=new,
         headers={"HX-Push-Url": "/developer", "Cache-Control": "no-store"},
+    )
+
+
+@router.post("/developer/tokens/{token_id}/origins")
+def set_origins(
+    request: Request,
+    token_id: str,
+    user: AdminUser,
+    session: SessionDep,
+    origins: Annotated[str, Form()] = "",
+) -> Response:
+    """A publishable token's origins, one a line: CORS and the embed's framing follow."""
+    tid = path_id(token_id, "token")
+    try:
+        token = service.set_origins(session, user.account_id, tid, origins.split())
+    except ValidationFailed as e:
+        session.rollback()
+        return _page(
+            request,
+            session,
+            user.account_id,
+            origin_errors={tid: e.errors or {}},
+            status_code=422,
+        )
+    return redirect(
+        request, "/developer", f"Token “{token.name}” now works from the origins listed."
     )
 
 

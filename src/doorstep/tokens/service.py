@@ -6,17 +6,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, case, func, insert, select, update
+from sqlalchemy import Connection, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from doorstep.errors import NotFound, ValidationFailed, is_row_id
-from doorstep.models import ApiToken, RequestLog, TokenUsage
+from doorstep.models import ApiToken, RequestLog, TokenOrigin, TokenUsage
 from doorstep.models.base import utcnow
 from doorstep.statements import Direct, Statement
 
@@ -34,32 +36,148 @@ class NewToken:
 
 
 MAX_RATE_LIMIT = 1_000_000
+PUBLISHABLE_PREFIX = "ds_pub_"
+MAX_ORIGINS = 20
 
 
 def create_token(
-    session: Session, account_id: int, name: str, rate_limit: int | None = None
+    session: Session,
+    account_id: int,
+    name: str,
+    rate_limit: int | None = None,
+    *,
+    publishable: bool = False,
+    origins: Iterable[str] = (),
+    address_rate_limit: int | None = None,
 ) -> NewToken:
+    """A secret token (servers: every endpoint, no browser) or, with ``publishable``, a key
+    a web page may hold: create-only, from ``origins`` only (CONTRACT.md)."""
     errors: dict[str, list[str]] = {}
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
         errors["name"] = ["The token name must be 1 to 100 characters."]
-    if rate_limit is not None and not 0 <= rate_limit <= MAX_RATE_LIMIT:
-        errors["rate_limit"] = [
-            f"The rate limit must be 0 (unlimited) to {MAX_RATE_LIMIT:,} requests a minute."
+    for field, limit in (("rate_limit", rate_limit), ("address_rate_limit", address_rate_limit)):
+        if limit is not None and not 0 <= limit <= MAX_RATE_LIMIT:
+            errors[field] = [
+                f"The rate limit must be 0 (unlimited) to {MAX_RATE_LIMIT:,} requests a minute."
+            ]
+    allowed: list[str] = []
+    if publishable:
+        try:
+            allowed = check_origins(origins)
+        except ValidationFailed as e:
+            errors.update(e.errors or {})
+    elif list(origins) or address_rate_limit is not None:
+        errors["publishable"] = [
+            "Origins and a per-address limit are for publishable tokens: a secret token is "
+            "never used from a browser."
         ]
     if errors:
         raise ValidationFailed(errors)
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    prefix = PUBLISHABLE_PREFIX if publishable else TOKEN_PREFIX
+    secret = prefix + secrets.token_urlsafe(32)
     token = ApiToken(
         account_id=account_id,
         name=name,
         token_hash=hash_token(secret),
         prefix=secret[:10],
         rate_limit_per_minute=rate_limit,
+        publishable=publishable,
+        public_key=secret if publishable else None,
+        address_rate_limit_per_minute=address_rate_limit,
     )
     session.add(token)
     session.flush()
+    for origin in allowed:
+        session.add(TokenOrigin(token_id=token.id, origin=origin))
+    session.flush()
     return NewToken(token, secret)
+
+
+def check_origins(origins: Iterable[str]) -> list[str]:
+    """Each origin in the form a browser sends it (``https://www.agency.co.uk``), once; at
+    least one. A 422 naming every one that is not an origin."""
+    out: list[str] = []
+    bad: list[str] = []
+    for raw in origins:
+        if not (raw or "").strip():
+            continue
+        origin = normalise_origin(raw)
+        if origin is None:
+            bad.append(
+                f"'{raw.strip()[:100]}' is not a web origin: write it as https://www.agency.co.uk "
+                "(scheme and host, and a port if not the usual one; no path)."
+            )
+        elif origin not in out:
+            out.append(origin)
+    if bad:
+        raise ValidationFailed({"origins": bad})
+    if not out:
+        raise ValidationFailed(
+            {"origins": ["A publishable token needs the web origins it may be used from."]}
+        )
+    if len(out) > MAX_ORIGINS:
+        raise ValidationFailed({"origins": [f"At most {MAX_ORIGINS} origins a token."]})
+    return out
+
+
+def normalise_origin(value: str) -> str | None:
+    """``https://WWW.Agency.co.uk:443/`` -> ``https://www.agency.co.uk``: the serialisation a
+    browser's Origin header uses; None for anything that is not an http(s) origin."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return None
+    if "*" in host or len(host) > 200:
+        return None
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    scheme = parts.scheme.lower()
+    if port is not None and port != {"http": 80, "https": 443}[scheme]:
+        return f"{scheme}://{_bracketed(host)}:{port}"
+    return f"{scheme}://{_bracketed(host)}"
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def origins_of(session: Session, token_ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {tid: [] for tid in token_ids}
+    rows = session.execute(
+        select(TokenOrigin.token_id, TokenOrigin.origin)
+        .where(TokenOrigin.token_id.in_(token_ids))
+        .order_by(TokenOrigin.id)
+    )
+    for token_id, origin in rows:
+        out[token_id].append(origin)
+    return out
+
+
+def set_origins(
+    session: Session, account_id: int | None, token_id: int, origins: Iterable[str]
+) -> ApiToken:
+    """Replace a publishable token's origins (takes effect with the next request)."""
+    token = get_token(session, account_id, token_id)
+    if not token.publishable:
+        raise ValidationFailed(
+            {"origins": ["Only a publishable token has origins: a secret token is never "
+                         "used from a browser."]}
+        )  # fmt: skip
+    allowed = check_origins(origins)
+    session.execute(delete(TokenOrigin).where(TokenOrigin.token_id == token.id))
+    for origin in allowed:
+        session.add(TokenOrigin(token_id=token.id, origin=origin))
+    session.flush()
+    return token
 
 
 def get_token(session: Session, account_id: int | None, token_id: int) -> ApiToken:
@@ -90,6 +208,8 @@ class Admission:
     limit: int  # requests a minute; 0 = unlimited
     retry_after: int  # seconds; 0 = allowed
     routing_version: int  # the account's (see offices.routing)
+    publishable: bool = False
+    address_limit: int | None = None  # a publishable token's own; None: the server default
 
 
 # PostgreSQL: find the live token and count the request in one statement (one round trip).
@@ -99,7 +219,8 @@ _ADMIT_PG = Statement(
     """
     WITH token AS (
         SELECT t.id, t.account_id, a.name,
-            coalesce(t.rate_limit_per_minute, :default_limit) AS lim, a.routing_version
+            coalesce(t.rate_limit_per_minute, :default_limit) AS lim, a.routing_version,
+            t.publishable, t.address_rate_limit_per_minute
         FROM api_tokens t JOIN accounts a ON a.id = t.account_id
         WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
     ), prev AS (
@@ -114,7 +235,8 @@ _ADMIT_PG = Statement(
         RETURNING count
     )
     SELECT token.id, token.account_id, token.name, token.lim, token.routing_version,
-        (SELECT count FROM counted), set_config('synchronous_commit', 'off', true)
+        (SELECT count FROM counted), token.publishable, token.address_rate_limit_per_minute,
+        set_config('synchronous_commit', 'off', true)
     FROM token
     """
 )
@@ -122,7 +244,7 @@ _ADMIT_PG = Statement(
 _FIND = Statement(
     """
     SELECT t.id, t.account_id, a.name, coalesce(t.rate_limit_per_minute, :default_limit),
-        a.routing_version
+        a.routing_version, t.publishable, t.address_rate_limit_per_minute
     FROM api_tokens t JOIN accounts a ON a.id = t.account_id
     WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
     """
@@ -170,11 +292,12 @@ def admit(
         if not rows:
             return None
         token_id, account_id, account_name, limit, version, count = rows[0][:6]
+        publishable, address_limit = rows[0][6:8]
     else:
         rows = _FIND.run(conn, params)
         if not rows:
             return None
-        token_id, account_id, account_name, limit, version = rows[0]
+        token_id, account_id, account_name, limit, version, publishable, address_limit = rows[0]
         count = None
         if limit > 0:
             last = _WINDOW.run(conn, {"token_id": token_id, "window": window - 1})
@@ -186,7 +309,9 @@ def admit(
     wait = 0
     if limit > 0 and count is None:
         wait = _retry_after(conn, token_id, limit, now)
-    return Admission(token_id, account_id, account_name, limit, wait, version)
+    return Admission(
+        token_id, account_id, account_name, limit, wait, version, bool(publishable), address_limit
+    )
 
 
 def _retry_after(conn: Direct, token_id: int, limit: int, now: float) -> int:

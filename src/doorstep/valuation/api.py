@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from doorstep.auth.api_key import Api, Call
 from doorstep.leads import examples
 from doorstep.leads.api import JSON, create_and_respond
 from doorstep.leads.serialize import LeadObject
 from doorstep.models import Lead, LeadEvent
-from doorstep.valuation import service
+from doorstep.valuation import lookup, service
 from doorstep.valuation.schemas import ATTRIBUTION, VALUATION_RESPONSE, ValuationCreate
 
 log = logging.getLogger("doorstep.valuation")
@@ -37,7 +37,8 @@ read of the lead) carries:
   * `Postcode Not Found`: the postcode is not a UK postcode Doorstep can locate; every
     estimate is null.
 * `comparable_props`: the evidence used, each with `address`, `postcode`, `price`, `date`,
-  `property_type` and `distance` (metres from the postcode), plus `evidence`: `sale` (price
+  `property_type`, `distance` (metres from the postcode) and `bearing` (degrees from north,
+  null at the postcode itself), plus `evidence`: `sale` (price
   in £; `price_today` brought to today by Doorstep's local price index; `same_property` for
   an earlier sale of this very address) or `rent` (£ per month, with `bedrooms`). When no
   `rent` item is listed, the rent estimate is the sale estimate x the gross yield of the
@@ -87,7 +88,7 @@ def _enrich(request: Request, session: Any, account_id: int) -> Any:
     responses=examples.responses({"application/json": {"example": VALUATION_RESPONSE}}),
 )
 async def create_valuation_lead(request: Request, api: Api) -> JSON:
-    return await api.run(lambda call: _create(request, call), body=True)
+    return await api.run(lambda call: _create(request, call), body=True, browser=True)
 
 
 def _create(request: Request, call: Call) -> JSON:
@@ -109,3 +110,70 @@ def _create(request: Request, call: Call) -> JSON:
             )
         )
     return response
+
+
+ADDRESSES_EXAMPLE = {
+    "postcode": "SW19 7HH",
+    "homes": 3,
+    "addresses": [
+        {
+            "label": "12 Dora Road",
+            "address": "12 Dora Road, London",
+            "property_type": "semi-detached",
+            "flats": [],
+        },
+        {
+            "label": "14 Dora Road",
+            "address": None,
+            "property_type": None,
+            "flats": [
+                {
+                    "label": "Flat 1",
+                    "address": "Flat 1, 14 Dora Road, London",
+                    "property_type": "flat-maisonette",
+                },
+                {
+                    "label": "Flat 2",
+                    "address": "Flat 2, 14 Dora Road, London",
+                    "property_type": "flat-maisonette",
+                },
+            ],
+        },
+    ],
+}
+
+
+ADDRESSES_DESCRIPTION = f"""The homes in a postcode that imported Price Paid Data knows, for a
+valuation form's "choose your address": each home once, in the form of its newest sale; flats
+grouped under their building (`address` null when only the building's flats were sold);
+buildings in street-number order. Post the chosen `address` (and its `property_type`) with the
+valuation: an earlier sale of that home is then used, and listed first in `comparable_props`
+with `same_property: true`. A publishable token may call this. 422 for a postcode that is not a
+full UK postcode.
+
+{ATTRIBUTION}"""
+
+
+@router.get(
+    "/addresses",
+    summary="Look up addresses",
+    description=ADDRESSES_DESCRIPTION,
+    tags=["Addresses"],
+    response_class=JSON,
+    responses={
+        200: {
+            "description": "The homes known in the postcode (an empty list when none are).",
+            "content": {"application/json": {"example": ADDRESSES_EXAMPLE}},
+        }
+    },
+)
+async def addresses(
+    api: Api,
+    postcode: Annotated[
+        str | None, Query(description="A full UK postcode, any case and spacing.")
+    ] = None,
+) -> JSON:
+    def work(call: Call) -> JSON:
+        return JSON(lookup.lookup(call.session, postcode))
+
+    return await api.run(work, browser=True)

@@ -37,6 +37,14 @@ def fast_distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float
     return 6_371_008.8 * math.sqrt(x * x + y * y)
 
 
+def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> int:
+    """Compass bearing from the first point to the second, whole degrees clockwise from
+    north (0-359): where a comparable lies seen from the home, for a page's small map."""
+    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
+    y = math.radians(lat2 - lat1)
+    return round(math.degrees(math.atan2(x, y))) % 360
+
+
 class SectorMap:
     """Shipped sector centroids with their p95 radius, bucketed on a grid."""
 

@@ -18,7 +18,7 @@ from doorstep.geo.postcodes import Postcode, parse
 from doorstep.models import Lead, RentalEvidence, Sale, ValuationModel
 from doorstep.valuation import address as addr
 from doorstep.valuation import model, yields
-from doorstep.valuation.geo import Point, fast_distance_m, sector_map
+from doorstep.valuation.geo import Point, bearing_deg, fast_distance_m, sector_map
 from doorstep.valuation.index import Series, load_series
 from doorstep.valuation.ppd import month_of
 
@@ -73,6 +73,7 @@ class Valuation:
     sale: model.SaleEstimate | None = None
     rent: RentEstimate | None = None
     precision: str | None = None
+    point: Point | None = None  # where the home was located (for the comparables' bearings)
 
     def explain(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status, "location_precision": self.precision}
@@ -410,15 +411,23 @@ def valuate(
         (rent.local if rent else False) if lead_type == "landlord" else bool(sale and sale.local)
     )
     status = SUCCESS if primary_local else NOT_ENOUGH
-    return Valuation(status, sale, rent, loc.precision)
+    return Valuation(status, sale, rent, loc.precision, point)
 
 
 def comparable_props(v: Valuation) -> list[dict[str, Any]] | None:
     """What the lead shows of the evidence: each comparable with where, when, what and how
-    far. ``evidence`` says whether it is a sale (price £) or a letting (rent £ pcm)."""
+    far (and in which direction: ``bearing``, degrees from north; null at the home itself).
+    ``evidence`` says whether it is a sale (price £) or a letting (rent £ pcm)."""
     if v.sale is None and v.rent is None:
         return None
     out: list[dict[str, Any]] = []
+    home = v.point
+
+    def bearing(lat: float | None, lon: float | None, distance: float) -> int | None:
+        if home is None or lat is None or lon is None or round(distance) == 0:
+            return None
+        return bearing_deg(home.latitude, home.longitude, lat, lon)
+
     if v.sale is not None:
         # The earlier sale of this very home comes first, and once: it is often a comparable too.
         repeat = v.sale.repeat
@@ -435,6 +444,7 @@ def comparable_props(v: Valuation) -> list[dict[str, Any]] | None:
                     "date": c.deed_date.isoformat(),
                     "property_type": API_TYPE.get(c.property_type),
                     "distance": round(c.distance_m),
+                    "bearing": bearing(c.latitude, c.longitude, c.distance_m),
                     "price_today": model.round_price(math.exp(c.log_today)),
                     "same_property": c is repeat,
                 }
@@ -450,6 +460,7 @@ def comparable_props(v: Valuation) -> list[dict[str, Any]] | None:
                     "date": ev.let_date.isoformat(),
                     "property_type": ev.property_type,
                     "distance": round(d),
+                    "bearing": bearing(ev.latitude, ev.longitude, d),
                     "bedrooms": ev.bedrooms,
                 }
             )
