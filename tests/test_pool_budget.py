@@ -15,6 +15,17 @@ from tests.conftest import IS_POSTGRES
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def _serve_leaves_its_environment_behind(monkeypatch):
+    """`doorstep serve` tells its server processes, through os.environ, to run a worker;
+    here it runs inside the test process, where that would start a background worker in
+    every app the later tests make, racing them for their jobs."""
+    monkeypatch.setenv("DOORSTEP_WORKER_IN_PROCESS", "false")  # undone after the test
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
 def test_pools_that_fit_are_left_alone():
     assert pool_budget.fit(2, 20, 0, 95, explicit=False) == pool_budget.Fit(20, None)
 
