@@ -23,6 +23,8 @@ class User(Base):
     name: Mapped[str | None] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(10))
+    # The user's own phone in E.164 (a valid UK number): "Call this lead" rings it first.
+    phone: Mapped[str | None] = mapped_column(String(20))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Bumped to sign out every session of the user (password change, lock-out).
