@@ -185,6 +185,25 @@ def test_logs_are_json_lines_with_the_request_id(client, owner, capsys):
     assert access[-1]["status"] == 200 and access[-1]["route"] == "/api/v103/offices"
 
 
+@pytest.mark.parametrize("path", ["/unsubscribe/{}", "/q/{}"])
+def test_the_access_log_does_not_hand_out_signed_links(client, capsys, path):
+    """An unsubscribe or questionnaire link works for whoever holds it: the access log, read
+    by operators and shipped to log stores, must not carry one."""
+    from doorstep.ops.logging import configure
+
+    secret = "eyJsZWFkIjo0Mn0.c2lnbmVkLWxpbmstdmFsdWU"
+    configure("INFO", as_json=True)
+    try:
+        client.get(path.format(secret))
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    ours = [x for x in lines if x["logger"].startswith("doorstep")]
+    assert ours[-1]["logger"] == "doorstep.access"
+    assert ours[-1]["path"] == path.format("[redacted]")
+    assert not [x for x in ours if secret in json.dumps(x)]
+
+
 def test_openapi_documents_every_endpoint_with_the_documentation_examples(client):
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]

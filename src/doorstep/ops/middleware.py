@@ -131,14 +131,15 @@ class RequestContextMiddleware:
             method = scope["method"]
             metrics.REQUESTS.labels(method, route_path, str(status)).inc()
             metrics.LATENCY.labels(method, route_path).observe(duration)
+            path = loggable_path(scope)
             log.info(
                 "%s %s %s",
                 method,
-                scope["path"],
+                path,
                 status,
                 extra={
                     "method": method,
-                    "path": scope["path"],
+                    "path": path,
                     "route": route_path,
                     "status": status,
                     "duration_ms": round(duration * 1000, 2),
@@ -155,3 +156,14 @@ def _write_log(entry: dict[str, Any]) -> None:
             tokens.write_log(conn, **entry)
     except Exception:
         logging.getLogger("doorstep.request_log").exception("could not write the request log")
+
+
+def loggable_path(scope: Scope) -> str:
+    """The path as the access log shows it. A signed link carries its capability in the path
+    (`/unsubscribe/{token}`, `/q/{token}`): whoever reads the log could use it, so the value of
+    a path parameter named `token` is replaced."""
+    path: str = scope["path"]
+    secret = (scope.get("path_params") or {}).get("token")
+    if isinstance(secret, str) and secret:
+        path = path.replace(secret, "[redacted]")
+    return path
