@@ -28,28 +28,41 @@ CHROMIUM_ARGS = [
 PORTS = range(8200, 8300)
 
 
-def free_port() -> int:
+def bound_socket() -> socket.socket:
+    """A listening-ready socket on the first free port of PORTS, held from here on: choosing a
+    port and binding it later raced with other suites running at the same time."""
     for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            continue
+        return sock
     raise RuntimeError("no free port in 8200-8299")
+
+
+def free_port() -> int:
+    """A port free now (for a server that binds it itself: prefer bound_socket)."""
+    with bound_socket() as sock:
+        port: int = sock.getsockname()[1]
+    return port
 
 
 class LiveServer:
     def __init__(self, app: Any) -> None:
         import uvicorn
 
-        self.port = free_port()
+        self.socket = bound_socket()
+        self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
@@ -63,6 +76,7 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.socket.close()
 
 
 @pytest.fixture
