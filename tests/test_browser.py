@@ -771,3 +771,33 @@ def test_without_javascript_every_question_shows_with_its_hint(
         assert "Is it on the market?" not in page.get_by_role("main").inner_text()  # dropped
     finally:
         context.close()
+
+
+def test_with_strict_progression_a_status_change_asks_for_its_reason(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    client,
+    owner,
+):
+    from doorstep.accounts.service import update_account
+
+    with db.transaction() as s:
+        update_account(s, owner.account_id, strict_progression=True)
+    lead = create_lead_api(client, owner)
+    user = make_user(owner.account_id)
+    context, page = new_page(chromium, live_server)
+    try:
+        sign_in(page, user.email)
+        page.goto(f"/leads/{lead['id']}")
+        page.get_by_label("Status").select_option(label="Not interested")
+        page.get_by_role("button", name="Change status").click()
+        # The browser holds the form back: the reason is required.
+        assert page.get_by_label("Reason for the change").evaluate("e => !e.validity.valid")
+        assert page.get_by_test_id("lead-status").inner_text() == "New"
+        page.get_by_label("Reason for the change").fill("Sold privately last week")
+        page.get_by_role("button", name="Change status").click()
+        page.get_by_text("Status changed.").wait_for()
+        assert page.get_by_test_id("lead-status").inner_text() == "Not interested"
+        assert page.get_by_text("Sold privately last week").is_visible()
+    finally:
+        context.close()

@@ -419,6 +419,7 @@ def test_the_account_setting_keeps_a_linked_lead_on_the_original_office(
         "id": owner.account_id,
         "name": "Demo Brand",
         "linked_leads_same_office": True,
+        "strict_progression": False,
     }
     lead, path = _sent_link(smtp, tmp_path, owner, client, advert_postcode="NG1 5FS")
     r = client.post(path, data={"q_has_property": "Yes", "q_on_market": "No", "q_mip": "No",

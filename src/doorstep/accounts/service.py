@@ -29,12 +29,18 @@ def list_accounts(session: Session) -> list[Account]:
 
 
 def update_account(
-    session: Session, account_id: int, *, linked_leads_same_office: bool | None = None
+    session: Session,
+    account_id: int,
+    *,
+    linked_leads_same_office: bool | None = None,
+    strict_progression: bool | None = None,
 ) -> Account:
     """Change the settings given (None: leave as it is)."""
     account = get_account(session, account_id)
     if linked_leads_same_office is not None:
         account.linked_leads_same_office = linked_leads_same_office
+    if strict_progression is not None:
+        account.strict_progression = strict_progression
     session.flush()
     return account
 
@@ -44,4 +50,5 @@ def settings_of(account: Account) -> dict[str, object]:
         "id": account.id,
         "name": account.name,
         "linked_leads_same_office": account.linked_leads_same_office,
+        "strict_progression": account.strict_progression,
     }

@@ -50,6 +50,16 @@ def update(
             "by its own postcode.",
         ),
     ] = None,
+    strict_progression: Annotated[
+        OnOff | None,
+        typer.Option(
+            "--strict-progression",
+            case_sensitive=False,
+            help="on: a lead moves from New to Contacted only through a connected call, and "
+            "every other status change needs a note (status_note in the API); off (the "
+            "default): statuses change freely, a note is optional.",
+        ),
+    ] = None,
     as_json: bool = JsonOpt,
 ) -> None:
     """Change an account's settings."""
@@ -60,7 +70,16 @@ def update(
             linked_leads_same_office=(
                 None if linked_leads_same_office is None else linked_leads_same_office is OnOff.on
             ),
+            strict_progression=(
+                None if strict_progression is None else strict_progression is OnOff.on
+            ),
         )
         out = service.settings_of(account)
     same = "on" if out["linked_leads_same_office"] else "off"
-    emit(out, as_json, f"Account {out['id']} ({out['name']}): linked leads same office {same}")
+    strict = "on" if out["strict_progression"] else "off"
+    emit(
+        out,
+        as_json,
+        f"Account {out['id']} ({out['name']}): linked leads same office {same}, "
+        f"strict progression {strict}",
+    )

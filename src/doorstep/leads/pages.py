@@ -74,6 +74,7 @@ def lead_page(
             "refer_offices": [o for o in all_offices if o.id != lead.office_id],
             "next_action_value": to_local_input(lead.next_action_date) or "",
             "stale_evidence": stale_evidence(lead_object),
+            "strict_progression": service.strict_progression(session, actor.account_id),
         },
     )
 
@@ -122,14 +123,16 @@ def change_status(
     actor: UserActor,
     session: SessionDep,
     status_id: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
 ) -> Response:
     lid = lead_id_of(lead_id)
     service.get_lead_model(session, actor, lid)
     if not status_id.strip():
         return redirect(request, f"/leads/{lid}", "Choose the new status.", "error")
-    return _update(
-        request, session, actor, lid, LeadUpdate(status=status_id.strip()), "Status changed."
-    )
+    if len(note) > 1000:
+        return redirect(request, f"/leads/{lid}", "The note is over 1,000 characters.", "error")
+    change = LeadUpdate(status=status_id.strip(), status_note=note.strip() or None)
+    return _update(request, session, actor, lid, change, "Status changed.")
 
 
 @router.post("/leads/{lead_id}/office")

@@ -97,6 +97,7 @@ TrueFalse = Annotated[bool, BeforeValidator(_true_false)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Str100 = Annotated[str, StringConstraints(max_length=100)]
 Str255 = Annotated[str, StringConstraints(max_length=255)]
+StatusNote = Annotated[str, StringConstraints(max_length=1000)]
 Postcode = Annotated[str, StringConstraints(min_length=2, max_length=10)]
 
 
@@ -363,6 +364,13 @@ class LeadUpdate(_Body):
     advert_postcode: Str255 | None = None
     status: Annotated[str | int | None, BeforeValidator(_status_value)] = Field(
         None, description="A status name of your account (any case) or a status id."
+    )
+    status_note: StatusNote | None = Field(
+        None,
+        description="Why the status changes, kept on the lead's activity with the change. "
+        "Required with every status change when the account has strict lead progression "
+        "(and there a lead moves from New to Contacted only through a connected call); "
+        "optional otherwise. Only with `status`.",
     )
     office_id: Whole | None = None
     gdpr_checkbox: TrueFalse | None = None

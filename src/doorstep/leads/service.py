@@ -30,7 +30,7 @@ from doorstep.leads.contact import normalise_email, normalise_phone
 from doorstep.leads.schemas import LeadCreate, LeadUpdate, check_questionnaire, compact_size
 from doorstep.models import Account, Lead, LeadEvent
 from doorstep.models.base import utcnow
-from doorstep.models.status import NEW_STATUS_ID, NEW_STATUS_NAME
+from doorstep.models.status import CONTACTED_STATUS_ID, NEW_STATUS_ID, NEW_STATUS_NAME
 from doorstep.offices import routing
 from doorstep.offices.service import office_exists, office_name
 from doorstep.statements import Statement
@@ -258,17 +258,47 @@ def record(session: Session, actor: Actor, lead: Lead, kind: str, **data: Any) -
     )
 
 
-def set_status(session: Session, actor: Actor, lead: Lead, value: str | int) -> bool:
+def set_status(
+    session: Session,
+    actor: Actor,
+    lead: Lead,
+    value: str | int,
+    *,
+    note: str | None = None,
+    by_call: bool = False,
+) -> bool:
+    """Move the lead to a status of its account, on its timeline with the note if any.
+
+    With strict lead progression (an account setting) a lead leaves New for Contacted only
+    through a connected call (``by_call``), and every other change needs a note."""
     status = statuses.resolve(session, actor.account_id, value)
     if status is None:
         raise ValidationFailed.field("status", f"There is no status '{value}' in your account.")
     if status.id == lead.status_id:
         return False
+    if not by_call and strict_progression(session, lead.account_id):
+        if lead.status_id == NEW_STATUS_ID and status.id == CONTACTED_STATUS_ID:
+            raise ValidationFailed.field(
+                "status",
+                "This account has strict lead progression: a lead moves from New to Contacted "
+                "only through a connected call.",
+            )
+        if not note:
+            raise ValidationFailed.field(
+                "status_note",
+                "This account has strict lead progression: a status change needs a note "
+                "(status_note) saying why.",
+            )
     old = lead.status_id
     lead.status_id = status.id
     lead.stage_id = status.stage_id
     if lead.first_status_change_at is None:
         lead.first_status_change_at = utcnow()
+    extra: dict[str, Any] = {}
+    if note:
+        extra["note"] = note
+    if by_call:
+        extra["by_call"] = True
     record(
         session,
         actor,
@@ -277,8 +307,13 @@ def set_status(session: Session, actor: Actor, lead: Lead, value: str | int) -> 
         old_status_id=old,
         status_id=status.id,
         status=status.name,
+        **extra,
     )
     return True
+
+
+def strict_progression(session: Session, account_id: int) -> bool:
+    return bool(session.scalar(select(Account.strict_progression).where(Account.id == account_id)))
 
 
 def set_office(session: Session, actor: Actor, lead: Lead, office_id: int) -> bool:
@@ -361,11 +396,13 @@ def update_lead(session: Session, actor: Actor, lead_id: int, data: LeadUpdate) 
     except ValidationFailed as e:
         errors.update(e.errors or {})
     old_status_id = lead.status_id
+    if "status_note" in sent and data.status_note and data.status is None:
+        errors["status_note"] = ["status_note goes with a status change: send status as well."]
     try:
         if (
             "status" in sent
             and data.status is not None
-            and set_status(session, actor, lead, data.status)
+            and set_status(session, actor, lead, data.status, note=data.status_note)
         ):
             fields.append("status")
     except ValidationFailed as e:
@@ -379,6 +416,20 @@ def update_lead(session: Session, actor: Actor, lead_id: int, data: LeadUpdate) 
     if fields:
         _emit_update(session, lead, fields, old_status_id)
     return lead
+
+
+def contacted_by_call(session: Session, actor: Actor, lead_id: int, note: str) -> bool:
+    """A connected call: a lead still in New moves to Contacted (under strict lead progression
+    the only way there), with the same timeline entry and events as any status change."""
+    lead = get_lead_model(session, actor, lead_id, lock=True)
+    if lead.status_id != NEW_STATUS_ID:
+        return False
+    old_status_id = lead.status_id
+    set_status(session, actor, lead, CONTACTED_STATUS_ID, note=note, by_call=True)
+    lead.updated_at = utcnow()
+    session.flush()
+    _emit_update(session, lead, ["status"], old_status_id)
+    return True
 
 
 def _emit_update(session: Session, lead: Lead, fields: list[str], old_status_id: int) -> None:

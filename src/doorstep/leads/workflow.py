@@ -166,9 +166,15 @@ def timeline(session: Session, actor: Actor, lead: Lead) -> list[TimelineEntry]:
         by = who(e.actor_user_id, e.actor_token_id, d.get("by"))
         if e.kind == "status_changed":
             old = statuses.get(d.get("old_status_id") or 0, "—")
+            how = " (connected call)" if d.get("by_call") else ""
             out.append(
                 TimelineEntry(
-                    e.created_at, e.kind, "Status changed", by, f"{old} → {d.get('status')}"
+                    e.created_at,
+                    e.kind,
+                    "Status changed",
+                    by,
+                    f"{old} → {d.get('status')}{how}",
+                    note=d.get("note"),
                 )
             )
         elif e.kind == "office_changed":

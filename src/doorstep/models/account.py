@@ -37,3 +37,6 @@ class Account(Base):
     linked_leads_same_office: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # Strict lead progression: New -> Contacted only through a connected call, and every other
+    # status change carries a note (leads.service.update_lead).
+    strict_progression: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

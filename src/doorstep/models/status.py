@@ -19,6 +19,8 @@ PREDEFINED_STATUSES: tuple[tuple[int, str, int], ...] = (
 )
 NEW_STATUS_ID = 1
 NEW_STATUS_NAME = dict((i, n) for i, n, _ in PREDEFINED_STATUSES)[NEW_STATUS_ID]
+# Where a connected call takes a New lead (strict lead progression: the only way there).
+CONTACTED_STATUS_ID = 2
 
 
 class Status(Base):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
+from doorstep.accounts import service as accounts
 from doorstep.auth.dashboard import AdminUser, check_csrf
 from doorstep.db import SessionDep
 from doorstep.errors import Conflict, ValidationFailed
@@ -46,6 +47,7 @@ def _page(
             "in_use": in_use,
             "form": form or {"name": "", "stage": ""},
             "errors": errors or {},
+            "strict_progression": accounts.get_account(session, account_id).strict_progression,
         },
         status_code=status_code,
     )
@@ -75,6 +77,20 @@ def create_status(
     return redirect(
         request, "/statuses", f"Status “{status.name}” added under {STAGES[status.stage_id]}."
     )
+
+
+@router.post("/statuses/progression")
+def set_progression(
+    request: Request,
+    user: AdminUser,
+    session: SessionDep,
+    strict: Annotated[str, Form()] = "",
+) -> Response:
+    if strict not in ("", "on"):
+        return redirect(request, "/statuses", "Strict lead progression is on or off.", "error")
+    accounts.update_account(session, user.account_id, strict_progression=strict == "on")
+    state = "on: New → Contacted only by a connected call" if strict else "off"
+    return redirect(request, "/statuses", f"Strict lead progression is {state}.")
 
 
 @router.post("/statuses/{status_id}/delete")
