@@ -220,3 +220,16 @@ async def _request_session() -> AsyncIterator[Session]:
 
 # scope="function": the commit happens before the response is sent, never after it.
 SessionDep = Annotated[Session, Depends(_request_session, scope="function")]
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether an error means the database cannot serve just now (down, restarting, failing
+    over, the connection lost, no connection free in the pool, SQLite's file locked), so the
+    same request may succeed if sent again shortly: a 503, not a 500."""
+    if isinstance(error, exc.TimeoutError | exc.DisconnectionError):
+        return True
+    if isinstance(error, exc.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, exc.OperationalError | exc.InterfaceError
+        )
+    return False

@@ -27,7 +27,11 @@ def readyz() -> JSONResponse:
         with db.get_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "database": "unreachable"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
     return JSONResponse({"status": "ok", "database": "ok"})
 
 

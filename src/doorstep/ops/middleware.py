@@ -22,6 +22,8 @@ from doorstep.web.errors import JSON_PREFIXES, error_page
 
 log = logging.getLogger("doorstep.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Seconds a client is asked to wait when the database is away (a restart takes a few).
+RETRY_AFTER = 5
 
 
 class RequestContextMiddleware:
@@ -99,29 +101,40 @@ class RequestContextMiddleware:
         state["log_entry"] = log_entry
         try:
             await self.app(scope, limited_receive, send_with_id)
-        except Exception:
-            # The one place an unexpected error becomes a 500: logged in full with the
-            # request id, shown to the client without internals.
-            logging.getLogger("doorstep").exception("unhandled error")
-            state["error"] = "Internal server error."
-            if not started_response:
+        except Exception as error:
+            # The one place an unexpected error becomes a 500 (or, when the database is away,
+            # a 503 the client may retry): logged with the request id, shown to the client
+            # without internals.
+            outage = db.unavailable(error)
+            if outage:
+                logging.getLogger("doorstep").warning("database unavailable: %s", error)
+                state["error"] = "Database unavailable."
+                code = 503
+                message = (
+                    "The database is unavailable just now; nothing was changed. "
+                    f"Try again in {RETRY_AFTER} seconds (request id {rid})."
+                )
+            else:
+                logging.getLogger("doorstep").exception("unhandled error")
+                state["error"] = "Internal server error."
+                code = 500
                 message = f"Internal server error. Quote request id {rid} when reporting it."
+            if not started_response:
                 if scope["path"].startswith(JSON_PREFIXES):
                     body = json.dumps({"message": message}).encode()
                     content_type = b"application/json"
                 else:
                     # A dashboard page: the error page, in the dashboard's layout.
-                    body = error_page(500, message).encode()
+                    body = error_page(code, message).encode()
                     content_type = b"text/html; charset=utf-8"
+                response_headers = [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode()),
+                ]
+                if outage:
+                    response_headers.append((b"retry-after", str(RETRY_AFTER).encode()))
                 await send_with_id(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", content_type),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
+                    {"type": "http.response.start", "status": code, "headers": response_headers}
                 )
                 await send_with_id({"type": "http.response.body", "body": body})
         finally:
@@ -154,8 +167,12 @@ def _write_log(entry: dict[str, Any]) -> None:
     try:
         with statements.autocommit() as conn:
             tokens.write_log(conn, **entry)
-    except Exception:
-        logging.getLogger("doorstep.request_log").exception("could not write the request log")
+    except Exception as error:
+        logger = logging.getLogger("doorstep.request_log")
+        if db.unavailable(error):  # the database is away: the row cannot be kept
+            logger.warning("request log row lost, database unavailable: %s", error)
+        else:
+            logger.exception("could not write the request log")
 
 
 def loggable_path(scope: Scope) -> str:
