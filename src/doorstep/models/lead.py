@@ -13,8 +13,12 @@ class Lead(Base):
     __tablename__ = "leads"
     __table_args__ = (
         Index("ix_leads_account_created", "account_id", "created_at"),
-        Index("ix_leads_account_email", "account_id", "email_normalized"),
-        Index("ix_leads_account_phone", "account_id", "phone_normalized"),
+        # The key first: an index led by account_id would serve "account_id = ?" alone, and a
+        # planner without statistics then read a person's email through the phone index,
+        # filtering every lead of the account (issue 14). Led by the key, neither index can
+        # stand in for the other.
+        Index("ix_leads_email_account", "email_normalized", "account_id"),
+        Index("ix_leads_phone_account", "phone_normalized", "account_id"),
         Index("ix_leads_account_office_created", "account_id", "office_id", "created_at"),
     )
 

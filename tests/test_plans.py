@@ -1,0 +1,83 @@
+"""Plans that do not depend on statistics (issue 14 point 3). This machine's PostgreSQL runs
+with autovacuum off, so a new database is never analysed: the create path's look-ups must find
+the person through the index of the key they look up, whatever the planner knows, never by
+reading the account's leads through another index and filtering them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import Engine, make_url
+
+from doorstep import migrate
+from doorstep.leads import service
+from tests.conftest import TEST_URL
+
+pytestmark = pytest.mark.skipif(
+    not TEST_URL.startswith("postgresql"), reason="PostgreSQL's planner"
+)
+LEADS = 20_000
+
+
+@pytest.fixture(scope="module")
+def young() -> Iterator[Engine]:
+    """A database of its own, migrated, with many leads of one account and never analysed."""
+    url = make_url(TEST_URL).set(database=f"doorstep_plans_{uuid.uuid4().hex[:8]}")
+    admin = make_url(TEST_URL).set(drivername="postgresql", database="postgres")
+    libpq = admin.render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{url.database}"')
+    engine = create_engine(url)
+    try:
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO accounts (name, created_at) VALUES ('Big', now())"))
+            conn.execute(
+                text(
+                    "INSERT INTO leads (account_id, status_id, stage_id, type, first_name,"
+                    " last_name, email, email_normalized, phone, phone_normalized,"
+                    " phone_callable, source, is_parent, international, created_at,"
+                    " updated_at) SELECT 1, 1, 50, 'sale', 'A', 'B', 'p' || i || '@x.com',"
+                    " 'p' || i || '@x.com', '0', '+44791100' || lpad(i::text, 4, '0'), true,"
+                    " 'homepage', true, false, now(), now() FROM generate_series(1, :n) i"
+                ),
+                {"n": LEADS},
+            )
+            never = conn.scalar(
+                text("SELECT last_analyze IS NULL AND last_autoanalyze IS NULL"
+                     " FROM pg_stat_user_tables WHERE relname = 'leads'")
+            )  # fmt: skip
+            assert never, "the leads table was analysed: this test needs a young one"
+        yield engine
+    finally:
+        engine.dispose()
+        with psycopg.connect(libpq, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+
+
+def plan(engine: Engine, statement: str) -> str:
+    with engine.connect() as conn:
+        return "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + statement)))
+
+
+def explain(engine: Engine, statement) -> list[str]:  # type: ignore[no-untyped-def]
+    sql = statement.compile(engine, compile_kwargs={"literal_binds": True})
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(text(f"EXPLAIN {sql}"))]
+
+
+def test_the_persons_earliest_lead_is_found_through_the_index_of_each_key(young):
+    """The query behind every create's grouping (leads.service._first)."""
+    statement = select(service._first).params(
+        group_account_id=1, group_email="p7@x.com", group_phone="+447911000007"
+    )
+    lines = explain(young, statement)
+    shown = "\n".join(lines)
+    conditions = "\n".join(x for x in lines if "Index Cond:" in x)
+    # Each key is an index condition on its own column, not a filter over the account's leads.
+    assert "email_normalized" in conditions and "phone_normalized" in conditions, shown
+    assert not [x for x in lines if "Filter:" in x and "_normalized" in x], shown
