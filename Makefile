@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 # CI sets DOORSTEP_REQUIRE_POSTGRES=1: then an unreachable PostgreSQL fails the run.
 DOORSTEP_REQUIRE_POSTGRES ?= 0
 
-.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-responder bench-valuation bench-addresses backtest bench-dashboard bench-webhooks browser clean
+.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-responder bench-valuation bench-addresses backtest bench-dashboard bench-webhooks bench-windows browser clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,11 @@ bench-webhooks: install
 		echo "PostgreSQL not reachable: the webhooks bench runs on SQLite only"; \
 		$(BIN)/python -m bench.webhooks --only sqlite; \
 	fi
+
+# Creates from an empty, never-analysed database: five 30 s windows, the last within 10% of the
+# first (plans that do not depend on statistics; see bench/windows.py).
+bench-windows: install
+	$(BIN)/python -m bench.windows
 
 clean:
 	rm -rf $(VENV) .test-doorstep.db*
