@@ -35,6 +35,7 @@ from doorstep.ops.middleware import RequestContextMiddleware
 from doorstep.reports import pages as reports_pages
 from doorstep.responder import pages as responder_pages
 from doorstep.responder import public as responder_public
+from doorstep.autocaller import callbacks as autocaller_callbacks
 from doorstep.statuses import api as statuses_api
 from doorstep.statuses import pages as statuses_pages
 from doorstep.tokens import pages as tokens_pages
@@ -254,6 +255,7 @@ def create_app() -> FastAPI:
     app.include_router(about.router)
     app.include_router(docs.router)
     app.include_router(responder_public.router)
+    app.include_router(autocaller_callbacks.router)
     app.include_router(valuepage_public.router)
     app.include_router(auth_pages.router)
     for pages in DASHBOARD_PAGES:
