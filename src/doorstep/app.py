@@ -22,6 +22,7 @@ from doorstep import __version__, db, openapi, retention
 from doorstep.auth import keys
 from doorstep.auth import pages as auth_pages
 from doorstep.auth.dashboard import LoginRequired
+from doorstep.autocaller import callbacks as autocaller_callbacks
 from doorstep.config import get_settings
 from doorstep.errors import DoorstepError, ValidationFailed
 from doorstep.jobs.worker import Worker
@@ -35,7 +36,6 @@ from doorstep.ops.middleware import RequestContextMiddleware
 from doorstep.reports import pages as reports_pages
 from doorstep.responder import pages as responder_pages
 from doorstep.responder import public as responder_public
-from doorstep.autocaller import callbacks as autocaller_callbacks
 from doorstep.statuses import api as statuses_api
 from doorstep.statuses import pages as statuses_pages
 from doorstep.tokens import pages as tokens_pages
