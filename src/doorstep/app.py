@@ -23,6 +23,7 @@ from doorstep.auth import keys
 from doorstep.auth import pages as auth_pages
 from doorstep.auth.dashboard import LoginRequired
 from doorstep.autocaller import callbacks as autocaller_callbacks
+from doorstep.autocaller import pages as autocaller_pages
 from doorstep.config import get_settings
 from doorstep.errors import DoorstepError, ValidationFailed
 from doorstep.jobs.worker import Worker
@@ -101,6 +102,7 @@ Decisions where the v103 documentation is silent:
 STATIC = Path(__file__).parent / "web" / "static"
 DASHBOARD_PAGES = (
     leads_pages,
+    autocaller_pages,
     offices_pages,
     statuses_pages,
     tokens_pages,

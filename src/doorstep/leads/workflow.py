@@ -325,7 +325,7 @@ def _call_entry(at: datetime, d: dict[str, Any], who: str) -> TimelineEntry:
     parts: list[str] = []
     if d.get("call") == "manual":
         parts.append("Call this lead")
-    if d.get("attempt"):
+    elif d.get("attempt"):
         parts.append(f"attempt {d['attempt']}")
     if outcome == "connected":
         parts.append(f"{duration_text(d.get('duration'))} on the line")
