@@ -350,3 +350,40 @@ def test_call_legs_are_kept_for_each_number_rung(engine, client, owner, phones):
         ("negotiator", NEG2, "accepted"),
         ("lead", LEAD_PHONE, "completed"),
     ]
+
+
+def test_reports_show_calls_per_office(engine, client, owner, phones):
+    from doorstep.auth.principal import Actor
+    from doorstep.reports import service as reports
+    from tests.factories import make_user, sign_in
+
+    reached = create_lead_api(client, owner)
+    _call_out(engine, phones, reached["id"])
+    phones.phones[NEG1] = phones.phones[NEG2] = Phone(answers=False)
+    missed = create_lead_api(client, owner, phone="01623 000001", email="b@b.example.com")
+    _call_out(engine, phones, missed["id"])
+    create_lead_api(client, owner, phone="+1 202 555 0123", email="c@c.example.com")
+    _drain(engine)
+    today = utcnow().date()
+    period, _ = reports.parse_period(str(today), str(today), today)
+    (call,) = _calls(reached["id"])
+    missed_call = _calls(missed["id"])[0]
+    with db.transaction() as s:
+        (row,) = reports.calls(s, Actor(owner.account_id), period)
+        lead_at = s.get(Lead, reached["id"]).created_at
+        missed_at = s.get(Lead, missed["id"]).created_at
+    assert (row.office, row.leads, row.called, row.connected) == ("Nottingham", 3, 2, 1)
+    assert row.outcomes == {"connected": 1, "no_negotiator": 1}
+    expected = sorted(
+        [
+            (call.created_at - lead_at).total_seconds(),
+            (missed_call.created_at - missed_at).total_seconds(),
+        ]
+    )
+    assert row.median_to_call_s == pytest.approx(sum(expected) / 2)
+    assert row.median_to_connection_s == pytest.approx(
+        (call.connected_at - lead_at).total_seconds()
+    )
+    sign_in(client, make_user(owner.account_id))
+    page = client.get("/reports").text
+    assert "Calls, per office" in page and "connected: 1; no negotiator answered: 1" in page

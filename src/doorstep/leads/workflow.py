@@ -300,7 +300,7 @@ _OUTCOMES = {
 }
 
 
-_CALL_OUTCOMES = {
+CALL_OUTCOMES = {
     "connected": "connected",
     "no_negotiator": "no negotiator answered",
     "declined": "the negotiator declined",
@@ -339,7 +339,7 @@ def _call_entry(at: datetime, d: dict[str, Any], who: str) -> TimelineEntry:
     return TimelineEntry(
         at,
         "call",
-        f"Call: {_CALL_OUTCOMES.get(outcome, outcome)}",
+        f"Call: {CALL_OUTCOMES.get(outcome, outcome)}",
         who,
         detail[:1].upper() + detail[1:],
     )
