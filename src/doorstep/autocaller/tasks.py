@@ -154,8 +154,7 @@ def call_lead(work: Work) -> None:
     # The call is committed before anything rings: every callback finds it, and a worker
     # killed from here on leaves a call that its callbacks finish, never a second call.
     with Session(work.engine, expire_on_commit=False) as s, s.begin():
-        call = service.begin(s, plan, provider.name)
-        call_id = call.id
+        call_id = service.begin(s, plan, provider.name).id
     with Session(work.engine, expire_on_commit=False) as s, s.begin():
         call = s.get(Call, call_id, with_for_update=True)
         assert call is not None

@@ -512,10 +512,13 @@ def _handler_for(sim: TwilioSimulator) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running_twilio_sim() -> Iterator[TwilioSimulator]:
-    """The simulator on a free port of 127.0.0.1 for the duration of the block."""
-    sim = TwilioSimulator()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(sim))
+def running_twilio_sim(
+    port: int = 0, sim: TwilioSimulator | None = None
+) -> Iterator[TwilioSimulator]:
+    """The simulator on 127.0.0.1 (a free port unless one is given) for the duration of the
+    block."""
+    sim = sim or TwilioSimulator()
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(sim))
     server.daemon_threads = True
     sim.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     # A short poll: shutdown() waits up to one interval, and every test shuts one down.
