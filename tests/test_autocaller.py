@@ -387,3 +387,73 @@ def test_reports_show_calls_per_office(engine, client, owner, phones):
     sign_in(client, make_user(owner.account_id))
     page = client.get("/reports").text
     assert "Calls, per office" in page and "connected: 1; no negotiator answered: 1" in page
+
+
+def test_the_demo_calls_a_new_lead_through_the_simulator(engine, app, client, monkeypatch):
+    """`make run`: the demo account's calls go to the simulator (`doorstep simulator`, the
+    demo's credentials), so a newcomer creating a lead sees the call on its activity."""
+    import json
+
+    from doorstep.demo import DEMO_TWILIO_SID, DEMO_TWILIO_TOKEN
+    from doorstep.telephony.simulator import TwilioSimulator, running_twilio_sim
+    from tests.factories import sign_in
+
+    sim = TwilioSimulator()
+    sim.accounts[DEMO_TWILIO_SID] = DEMO_TWILIO_TOKEN
+    with running_twilio_sim(0, sim), LiveServer(app) as server:
+        monkeypatch.setenv("DOORSTEP_PUBLIC_URL", server.url)
+        monkeypatch.setenv("DOORSTEP_TWILIO_API_URL", sim.base_url)
+        get_settings.cache_clear()
+        r = runner.invoke(cli, ["demo", "--json"])
+        assert r.exit_code == 0, r.output
+        demo = json.loads(r.stdout)
+        r = client.post(
+            "/api/v103/leads",
+            json={"type": "sale", "first_name": "Ann", "last_name": "Lee", "email": "a@example.com",
+                  "phone": "07986 123456", "advert_postcode": "NG1 5FS"},
+            headers={"X-API-KEY": demo["token"]},
+        )  # fmt: skip
+        (got,) = _call_out(engine, sim, r.json()["id"])
+        assert got["outcome"] == "connected" and got["from"] == "+441159000000"
+        from tests.factories import UserInfo
+
+        with db.transaction() as s:
+            from doorstep.models import User
+
+            admin = s.scalars(select(User).where(User.email == demo["admin_email"])).one()
+            assert admin.phone  # "Call this lead" works in the demo too
+            info = UserInfo(
+                admin.id, admin.account_id, admin.email, demo["admin_password"], "admin"
+            )
+        sign_in(client, info)
+        assert "Call: connected" in client.get(f"/leads/{r.json()['id']}").text
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_the_log_only_provider_records_the_call_and_rings_no_one(engine, client, owner, phones):
+    _invoke("telephony", "set", "--account", str(owner.account_id), "--provider", "log")
+    lead = create_lead_api(client, owner)
+    _drain(engine)
+    (got,) = _activity(lead["id"])
+    assert got["outcome"] == "logged"
+    assert (
+        got["reason"]
+        == f"would ring {NEG1}, {NEG2}, then dial {LEAD_PHONE} showing {OFFICE_NUMBER}"
+    )
+    assert phones.calls == {} and _retry_jobs() == []
+
+
+def test_a_connected_call_emits_the_status_change_event(engine, client, owner, phones):
+    lead = create_lead_api(client, owner)
+    _call_out(engine, phones, lead["id"])
+    with db.transaction() as s:
+        events = [
+            j.payload
+            for j in s.scalars(
+                select(Job).where(Job.kind == "lead.event", Job.lead_id == lead["id"])
+            )
+        ]
+    changed = [e for e in events if e["type"] == "lead.status_changed"]
+    assert len(changed) == 1 and changed[0]["detail"]["old_status"] == "New"
+    assert changed[0]["detail"]["status"] == "Contacted"
