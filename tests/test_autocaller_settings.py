@@ -138,3 +138,38 @@ def test_an_admin_sets_the_autocaller_in_the_browser(chromium, live_server, owne
         saved = settings.get(s, oid)
         office = s.get(Office, oid)
         assert saved and office and saved.enabled and saved.ring_mode == "simultaneous"
+
+
+def test_an_admin_sets_the_provider_on_the_automation_page_and_the_token_is_masked(client, owner):
+    from doorstep.telephony import service as telephony
+
+    sign_in(client, make_user(owner.account_id))
+    sid, token = "AC" + "1" * 32, "ab" * 16
+    r = post_form(
+        client,
+        "/automation/telephony",
+        {"provider": "twilio", "account_sid": sid, "auth_token": token},
+        "/automation",
+    )
+    assert r.status_code == 303
+    html = client.get("/automation").text
+    assert "Texts and calls now go through Twilio." in html
+    assert "Stored: …abab" in html and token not in html
+    # an empty token keeps the stored one; a bad SID is refused with the reason
+    post_form(
+        client, "/automation/telephony", {"provider": "twilio", "account_sid": sid}, "/automation"
+    )
+    with db.transaction() as s:
+        assert telephony.get(s, owner.account_id).auth_token == token
+    r = post_form(
+        client,
+        "/automation/telephony",
+        {"provider": "twilio", "account_sid": "AC12"},
+        "/automation",
+    )
+    assert (
+        "A Twilio account SID: AC and 32 hexadecimal characters."
+        in client.get(r.headers["location"]).text
+    )
+    with db.transaction() as s:
+        assert telephony.get(s, owner.account_id).account_sid == sid

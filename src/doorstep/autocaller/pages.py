@@ -4,15 +4,19 @@ same call, outcomes and record as the autocaller's."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from doorstep.auth.dashboard import CurrentUser, UserActor, check_csrf
+from doorstep.auth.dashboard import AdminUser, CurrentUser, UserActor, check_csrf
 from doorstep.autocaller import tasks
 from doorstep.db import SessionDep
+from doorstep.errors import ValidationFailed
 from doorstep.leads import service
 from doorstep.leads.api import lead_id_of
 from doorstep.telephony import service as telephony
+from doorstep.telephony.service import TelephonyInput
 from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import redirect
 
@@ -51,3 +55,26 @@ def call_this_lead(
         f"Calling your phone ({user.phone}) now: answer and press 1 to be put through to "
         f"{lead.phone_normalized}. The outcome appears under Activity.",
     )
+
+
+@router.post("/automation/telephony")
+def set_telephony(
+    request: Request,
+    user: AdminUser,
+    session: SessionDep,
+    provider: Annotated[str, Form()] = "log",
+    account_sid: Annotated[str, Form()] = "",
+    auth_token: Annotated[str, Form()] = "",
+    sms_from: Annotated[str, Form()] = "",
+) -> Response:
+    """The account's provider, as `doorstep telephony set` sets it (an empty token keeps the
+    stored one)."""
+    data = TelephonyInput(provider, account_sid, auth_token or None, sms_from)
+    try:
+        telephony.set_telephony(session, user.account_id, data)
+    except ValidationFailed as e:
+        session.rollback()
+        reasons = " ".join(r for rs in (e.errors or {}).values() for r in rs)
+        return redirect(request, "/automation", reasons, "error")
+    name = "Twilio" if provider.strip().lower() == "twilio" else "log only"
+    return redirect(request, "/automation", f"Texts and calls now go through {name}.")
