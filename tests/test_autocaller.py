@@ -457,3 +457,22 @@ def test_a_connected_call_emits_the_status_change_event(engine, client, owner, p
     changed = [e for e in events if e["type"] == "lead.status_changed"]
     assert len(changed) == 1 and changed[0]["detail"]["old_status"] == "New"
     assert changed[0]["detail"]["status"] == "Contacted"
+
+
+def test_a_negotiators_voicemail_is_no_negotiator(engine, client, owner, phones):
+    phones.phones[NEG1] = phones.phones[NEG2] = Phone(machine=True)
+    lead = create_lead_api(client, owner)
+    (got,) = _call_out(engine, phones, lead["id"])
+    assert got["outcome"] == "no_negotiator"
+    assert got["reason"] == f"voicemail answered on {NEG1}, {NEG2}"
+    # nothing was said to the voicemail boxes, and the lead was never dialled
+    assert all(c.heard == [] and c.child is None for c in phones.calls.values())
+    assert len(_retry_jobs()) == 1
+
+
+def test_a_negotiator_who_hangs_up_without_a_key_is_not_put_through(engine, client, owner, phones):
+    phones.phones[NEG1] = Phone(hang_up_after=3)
+    lead = create_lead_api(client, owner)
+    (got,) = _call_out(engine, phones, lead["id"])
+    # the second negotiator took it
+    assert got["outcome"] == "connected" and got["negotiator"] == NEG2
