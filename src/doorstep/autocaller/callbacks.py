@@ -12,7 +12,7 @@ negotiator already on the line."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any
 
@@ -267,7 +267,8 @@ def status(request: Request, leg_id: int, form: FormDep, session: SessionDep) ->
         if leg.role == "lead":
             call.lead_sid = call.lead_sid or form.get("CallSid")
             if state == "in-progress" and call.connected_at is None:
-                call.connected_at = _when(form)
+                # When Doorstep heard of it: Twilio's Timestamp has whole seconds only.
+                call.connected_at = utcnow()
                 call.state = "connected" if call.outcome is None else call.state
             if state in service.FINAL_LEG_STATUSES:
                 leg.ended = True
@@ -287,10 +288,3 @@ def status(request: Request, leg_id: int, form: FormDep, session: SessionDep) ->
         return Response(status_code=204)
 
     return _handle(session, run)
-
-
-def _when(form: dict[str, str]) -> datetime:
-    try:
-        return parsedate_to_datetime(form["Timestamp"])
-    except (KeyError, TypeError, ValueError):
-        return utcnow()
