@@ -476,3 +476,36 @@ def test_a_negotiator_who_hangs_up_without_a_key_is_not_put_through(engine, clie
     (got,) = _call_out(engine, phones, lead["id"])
     # the second negotiator took it
     assert got["outcome"] == "connected" and got["negotiator"] == NEG2
+
+
+def test_doorstep_simulator_serves_the_calls_api_for_the_demo():
+    """`make run` starts `doorstep simulator`: Twilio's library places a call through it with
+    the demo's credentials, and other credentials are refused."""
+    import subprocess
+    import sys
+
+    from doorstep.autocaller.provider import CallError, Leg, TwilioVoice
+    from doorstep.demo import DEMO_TWILIO_SID, DEMO_TWILIO_TOKEN
+    from tests.live import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from doorstep.cli import main; main()", "simulator",
+         "--port", str(port)],
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        assert "Twilio simulator on" in proc.stderr.readline().decode()
+        base = f"http://127.0.0.1:{port}"
+        leg = Leg(NEG1, OFFICE_NUMBER, "http://127.0.0.1:9/answer", "http://127.0.0.1:9/s", 20)
+        assert (
+            TwilioVoice(DEMO_TWILIO_SID, DEMO_TWILIO_TOKEN, api_url=base)
+            .place(leg)
+            .startswith("CA")
+        )
+        with pytest.raises(CallError, match="20003"):
+            TwilioVoice("AC" + "1" * 32, "2" * 32, api_url=base).place(leg)
+    finally:
+        proc.terminate()
+        proc.wait(10)
