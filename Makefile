@@ -31,9 +31,14 @@ browser:
 	fi
 	@test -x $(CHROMIUM) || { echo "chromium is still missing at $(CHROMIUM)"; exit 1; }
 
+# The demo's calls go to the Twilio simulator (port 8010), started beside the server and
+# stopped with it: create a lead and watch the autocaller's call appear on its activity.
 run: install
 	$(BIN)/doorstep demo
-	$(BIN)/doorstep serve --host 127.0.0.1 --port 8000
+	$(BIN)/doorstep simulator --port 8010 & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
+	DOORSTEP_TWILIO_API_URL=http://127.0.0.1:8010 DOORSTEP_PUBLIC_URL=http://127.0.0.1:8000 \
+	  $(BIN)/doorstep serve --host 127.0.0.1 --port 8000
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts

@@ -22,6 +22,8 @@ from doorstep import __version__, db, openapi, retention
 from doorstep.auth import keys
 from doorstep.auth import pages as auth_pages
 from doorstep.auth.dashboard import LoginRequired
+from doorstep.autocaller import callbacks as autocaller_callbacks
+from doorstep.autocaller import pages as autocaller_pages
 from doorstep.config import get_settings
 from doorstep.errors import DoorstepError, ValidationFailed
 from doorstep.jobs.worker import Worker
@@ -100,6 +102,7 @@ Decisions where the v103 documentation is silent:
 STATIC = Path(__file__).parent / "web" / "static"
 DASHBOARD_PAGES = (
     leads_pages,
+    autocaller_pages,
     offices_pages,
     statuses_pages,
     tokens_pages,
@@ -254,6 +257,7 @@ def create_app() -> FastAPI:
     app.include_router(about.router)
     app.include_router(docs.router)
     app.include_router(responder_public.router)
+    app.include_router(autocaller_callbacks.router)
     app.include_router(valuepage_public.router)
     app.include_router(auth_pages.router)
     for pages in DASHBOARD_PAGES:

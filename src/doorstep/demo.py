@@ -10,10 +10,13 @@ from sqlalchemy.orm import Session
 
 from doorstep.accounts.service import create_account
 from doorstep.auth.passwords import hash_password
+from doorstep.autocaller import settings as autocaller
 from doorstep.models import Account, User, ValuationPage
 from doorstep.offices.contact import OfficeContact, set_contact
 from doorstep.offices.service import create_office, list_offices
 from doorstep.responder.service import import_many, list_workflows
+from doorstep.telephony import service as telephony
+from doorstep.telephony.service import TelephonyInput
 from doorstep.tokens.service import create_token, list_tokens, revoke_token
 from doorstep.users.service import create_user
 from doorstep.valuepage import service as valuepage
@@ -35,6 +38,21 @@ DEMO_OFFICES: tuple[tuple[str, str, str], ...] = (
     ("Newcastle", "NE1 1EE", "NE1,NE2,NE3,NE4,NE5,NE6,NE7,NE12,NE13,NE15,NE27"),
     ("Manchester", "M1 1AD", "M,BL,OL,SK,WN,WA14,WA15"),
 )
+# The autocaller's demo: every office's calls go to the Twilio simulator that `make run`
+# starts beside the server (`doorstep simulator`), which plays the phones. These credentials
+# are the simulator's own and work nowhere else; the numbers are only ever "rung" by it.
+DEMO_TWILIO_SID = "AC" + "d0" * 16
+DEMO_TWILIO_TOKEN = "d0" * 16
+DEMO_SIMULATOR_PORT = 8010
+DEMO_OFFICE_NUMBERS = {
+    "Nottingham": "+441159000000", "Derby": "+441332900000", "Oxford": "+441865900000",
+    "Banbury": "+441295900000", "Wimbledon": "+442089000000", "Newcastle": "+441919000000",
+    "Manchester": "+441619000000",
+}  # fmt: skip
+DEMO_NEGOTIATORS = ["+447986000001", "+447986000002"]
+DEMO_ADMIN_PHONE = "+447986000009"
+# Any hour, so a newcomer sees a call whenever they try; a real office sets its own.
+DEMO_CALLING_HOURS = "Mon-Sun 00:00-24:00"
 
 
 DEMO_HOURS = "Mon-Fri 09:00-17:30, Sat 09:00-13:00"
@@ -90,6 +108,7 @@ def ensure_demo(session: Session) -> Demo:
     # no SMTP server set, the lead's timeline shows them as not sent).
     if not list_workflows(session, account.id):
         import_many(session, account.id, [DEMO_WORKFLOW])
+    _demo_calls(session, account)
     # A token is shown once, so every run makes a new one; the previous run's is revoked
     # rather than left to pile up in the Developer tab.
     for old in list_tokens(session, account.id):
@@ -100,12 +119,16 @@ def ensure_demo(session: Session) -> Demo:
     password = secrets.token_urlsafe(12)
     admin = session.scalar(select(User).where(User.email == DEMO_ADMIN_EMAIL))
     if admin is None:
-        create_user(session, account.id, DEMO_ADMIN_EMAIL, password, "admin", name="Demo admin")
+        admin = create_user(
+            session, account.id, DEMO_ADMIN_EMAIL, password, "admin", name="Demo admin"
+        )
     elif admin.account_id == account.id:
         admin.password_hash = hash_password(password)
         admin.failed_logins = 0
         admin.locked_until = None
         admin.session_version = (admin.session_version or 1) + 1
+    if admin.account_id == account.id and admin.phone is None:
+        admin.phone = DEMO_ADMIN_PHONE  # "Call this lead" rings the simulator's phone
     return Demo(
         account,
         token.secret,
@@ -114,6 +137,32 @@ def ensure_demo(session: Session) -> Demo:
         password,
         _valuation_page(session, account),
     )
+
+
+def _demo_calls(session: Session, account: Account) -> None:
+    """Telephony through the simulator, and every office's autocaller on (kept as the demo
+    left them: an account or office set up otherwise since is not changed)."""
+    current = telephony.get(session, account.id)
+    if current is None or current.account_sid == DEMO_TWILIO_SID:
+        telephony.set_telephony(
+            session,
+            account.id,
+            TelephonyInput("twilio", DEMO_TWILIO_SID, DEMO_TWILIO_TOKEN, None),
+        )
+    for office in list_offices(session, account.id):
+        number = DEMO_OFFICE_NUMBERS.get(office.name)
+        if number is None or autocaller.get(session, office.id) is not None:
+            continue
+        autocaller.set_autocaller(
+            session,
+            office,
+            autocaller.AutocallerInput(
+                enabled=True,
+                from_number=number,
+                negotiators=DEMO_NEGOTIATORS,
+                calling_hours=DEMO_CALLING_HOURS,
+            ),
+        )
 
 
 def _valuation_page(session: Session, account: Account) -> str | None:

@@ -46,6 +46,7 @@ app.add_typer(telephony.app, name="telephony")
 app.add_typer(webhooks.app, name="webhooks")
 app.command("worker")(jobs.worker)
 app.command("serve")(serve.serve)
+app.command("simulator")(telephony.simulator)
 
 
 @app.callback()

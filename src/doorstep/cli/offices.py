@@ -85,3 +85,76 @@ def contact_(
         contact.set_contact(s, office, data)
         out = {"id": office.id, "name": office.name, **asdict(contact.contact_of(office))}
     emit(out, as_json, "\n".join(f"{k}: {v}" for k, v in out.items()))
+
+
+@app.command("autocaller")
+def autocaller(
+    office_id: Annotated[int, typer.Argument(help="Office id.")],
+    on: Annotated[
+        bool | None,
+        typer.Option("--on/--off", help="Ring new leads (or stop).", show_default=False),
+    ] = None,
+    from_number: Annotated[
+        str | None, typer.Option("--from-number", help="The office's UK number calls show.")
+    ] = None,
+    negotiator: Annotated[
+        list[str] | None,
+        typer.Option("--negotiator", help="A negotiator's UK number; repeat, in ringing order."),
+    ] = None,
+    ring_mode: Annotated[
+        str | None, typer.Option("--ring-mode", help="sequential or simultaneous.")
+    ] = None,
+    ring_seconds: Annotated[
+        int | None, typer.Option("--ring-seconds", help="Per phone, 15-60 (default 20).")
+    ] = None,
+    hours: Annotated[
+        str | None,
+        typer.Option("--hours", help='Calling hours, UK time: "Mon-Fri 09:00-17:30" ("" clears).'),
+    ] = None,
+    attempts: Annotated[
+        int | None, typer.Option("--attempts", help="Attempts per lead (default 3).")
+    ] = None,
+    retry_minutes: Annotated[
+        str | None, typer.Option("--retry-minutes", help='Waits between attempts: "10,30".')
+    ] = None,
+    daily_cap: Annotated[
+        int | None, typer.Option("--daily-cap", help="Calls to one lead per 24 h (default 3).")
+    ] = None,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show or set an office's autocaller (only the options given change)."""
+    from doorstep.autocaller import settings as autocaller_settings
+    from doorstep.errors import ValidationFailed
+
+    with session() as s:
+        waits: list[int] | None = None
+        if retry_minutes is not None:
+            try:
+                waits = [int(x) for x in retry_minutes.replace(" ", "").split(",") if x]
+            except ValueError:
+                raise ValidationFailed.field(
+                    "retry_minutes",
+                    f"{retry_minutes!r}: whole minutes separated by commas, e.g. 10,30.",
+                ) from None
+        office = s.get(Office, office_id) if is_row_id(office_id) else None
+        if office is None:
+            raise NotFound(f"There is no office {office_id}.")
+        data = autocaller_settings.AutocallerInput(
+            enabled=on,
+            from_number=from_number,
+            negotiators=negotiator,
+            ring_mode=ring_mode,
+            ring_seconds=ring_seconds,
+            calling_hours=hours,
+            max_attempts=attempts,
+            retry_minutes=waits,
+            daily_cap=daily_cap,
+        )
+        given = any(v is not None for v in vars(data).values())
+        settings = (
+            autocaller_settings.set_autocaller(s, office, data)
+            if given
+            else autocaller_settings.of(s, office)
+        )
+        out = autocaller_settings.as_dict(office, settings)
+    emit(out, as_json, "\n".join(f"{k}: {v}" for k, v in out.items()))

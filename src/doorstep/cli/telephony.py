@@ -48,3 +48,33 @@ def show(
         get_account(s, account)
         out = {"account_id": account, **service.as_dict(service.get(s, account))}
     emit(out, as_json, "\n".join(f"{k}: {v}" for k, v in out.items()))
+
+
+def simulator(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8010,
+    account_sid: Annotated[
+        str | None, typer.Option("--account-sid", help="The account it accepts (AC…).")
+    ] = None,
+    auth_token: Annotated[
+        str | None, typer.Option("--auth-token", help="Its auth token (signs callbacks).")
+    ] = None,
+    time_scale: Annotated[
+        float, typer.Option("--time-scale", help="Real seconds per simulated second.")
+    ] = 0.2,
+) -> None:
+    """Run the Twilio simulator (texts and calls) for the demo: point DOORSTEP_TWILIO_API_URL
+    at it. It plays every phone: negotiators answer and press 1, leads answer and talk."""
+    import time
+
+    from doorstep.demo import DEMO_TWILIO_SID, DEMO_TWILIO_TOKEN
+    from doorstep.telephony.simulator import TwilioSimulator, running_twilio_sim
+
+    sim = TwilioSimulator(time_scale=time_scale)
+    sim.accounts[account_sid or DEMO_TWILIO_SID] = auth_token or DEMO_TWILIO_TOKEN
+    with running_twilio_sim(port, sim) as running:
+        typer.echo(f"Twilio simulator on {running.base_url} (Ctrl-C stops it)", err=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass

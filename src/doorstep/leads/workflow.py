@@ -272,6 +272,8 @@ def timeline(session: Session, actor: Actor, lead: Lead) -> list[TimelineEntry]:
                     f"by {d.get('channel', 'email')} link",
                 )
             )
+        elif e.kind == "call":
+            out.append(_call_entry(e.created_at, d, by if e.actor_user_id else "the autocaller"))
         elif e.kind in ("webhook_delivered", "webhook_failed"):
             out.append(_webhook_entry(e.created_at, e.kind, d))
         else:
@@ -302,6 +304,51 @@ _OUTCOMES = {
     "failed": "failed",
     "stopped": "stopped",
 }
+
+
+CALL_OUTCOMES = {
+    "connected": "connected",
+    "no_negotiator": "no negotiator answered",
+    "declined": "the negotiator declined",
+    "no_answer": "the lead did not answer",
+    "busy": "the lead's line was busy",
+    "machine": "voicemail or a machine answered",
+    "failed": "failed",
+    "logged": "recorded, not placed (log-only provider)",
+    "not_called": "not called",
+}
+
+
+def duration_text(seconds: int | None) -> str:
+    minutes, rest = divmod(int(seconds or 0), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def _call_entry(at: datetime, d: dict[str, Any], who: str) -> TimelineEntry:
+    """A call's outcome (autocaller or "Call this lead"); the call's record is on the
+    reports."""
+    outcome = str(d.get("outcome"))
+    parts: list[str] = []
+    if d.get("call") == "manual":
+        parts.append("Call this lead")
+    elif d.get("attempt"):
+        parts.append(f"attempt {d['attempt']}")
+    if outcome == "connected":
+        parts.append(f"{duration_text(d.get('duration'))} on the line")
+    if d.get("negotiator"):
+        parts.append(f"negotiator {d['negotiator']}")
+    if d.get("to") and outcome != "not_called":
+        parts.append(f"to {d['to']} from {d.get('from')}")
+    if d.get("reason"):
+        parts.append(str(d["reason"]))
+    detail = "; ".join(parts)
+    return TimelineEntry(
+        at,
+        "call",
+        f"Call: {CALL_OUTCOMES.get(outcome, outcome)}",
+        who,
+        detail[:1].upper() + detail[1:],
+    )
 
 
 def _webhook_entry(at: datetime, kind: str, d: dict[str, Any]) -> TimelineEntry:

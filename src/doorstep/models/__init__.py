@@ -2,6 +2,7 @@
 
 from doorstep.models.account import Account
 from doorstep.models.base import Base
+from doorstep.models.call import Call, CallCallback, CallLeg, OfficeAutocaller
 from doorstep.models.geo import PostcodeUnit
 from doorstep.models.instance import InstanceKey
 from doorstep.models.job import Job
@@ -33,6 +34,9 @@ __all__ = [
     "Account",
     "ApiToken",
     "Base",
+    "Call",
+    "CallCallback",
+    "CallLeg",
     "ClientRateCounter",
     "IdempotencyKey",
     "InstanceKey",
@@ -40,6 +44,7 @@ __all__ = [
     "Lead",
     "LeadEvent",
     "Office",
+    "OfficeAutocaller",
     "OfficeCoverage",
     "PostcodeUnit",
     "PriceIndex",

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from doorstep.accounts.service import get_account
 from doorstep.auth.dashboard import AdminUser, check_csrf
+from doorstep.autocaller import settings as autocaller
 from doorstep.db import SessionDep
 from doorstep.errors import ValidationFailed
 from doorstep.geo.postcodes import canonical, routing_parts
@@ -139,6 +140,8 @@ def _edit(
     contact_form: OfficeContact | None = None,
     contact_errors: dict[str, list[str]] | None = None,
     status_code: int = 200,
+    autocaller_form: dict[str, Any] | None = None,
+    autocaller_errors: dict[str, list[str]] | None = None,
 ) -> Response:
     return render(
         request,
@@ -149,8 +152,98 @@ def _edit(
             "errors": errors or {},
             "contact": contact_form or contact.contact_of(office),
             "contact_errors": contact_errors or {},
+            "autocaller": autocaller_form or _autocaller_form(office),
+            "autocaller_errors": autocaller_errors or {},
         },
         status_code=status_code,
+    )
+
+
+def _autocaller_form(office: Office) -> dict[str, Any]:
+    from sqlalchemy.orm import object_session
+
+    session = object_session(office)
+    assert session is not None
+    s = autocaller.of(session, office)
+    return {
+        "enabled": bool(s.enabled),
+        "from_number": s.from_number or "",
+        "negotiators": ", ".join(s.negotiators or []),
+        "ring_mode": s.ring_mode,
+        "ring_seconds": s.ring_seconds,
+        "calling_hours": s.calling_hours or "",
+        "max_attempts": s.max_attempts,
+        "retry_minutes": ", ".join(str(m) for m in s.retry_minutes or []),
+        "daily_cap": s.daily_cap,
+    }
+
+
+def _whole(value: str, name: str, errors: dict[str, list[str]]) -> int | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        errors[name] = [f"{value!r} is not a whole number."]
+        return None
+
+
+@router.post("/offices/{office_id}/autocaller")
+def update_autocaller(
+    request: Request,
+    office_id: str,
+    user: AdminUser,
+    session: SessionDep,
+    enabled: Annotated[str, Form()] = "",
+    from_number: Annotated[str, Form()] = "",
+    negotiators: Annotated[str, Form()] = "",
+    ring_mode: Annotated[str, Form()] = "sequential",
+    ring_seconds: Annotated[str, Form()] = "",
+    calling_hours: Annotated[str, Form()] = "",
+    max_attempts: Annotated[str, Form()] = "",
+    retry_minutes: Annotated[str, Form()] = "",
+    daily_cap: Annotated[str, Form()] = "",
+) -> Response:
+    office = service.get_office(session, user.account_id, path_id(office_id, "office"))
+    form = {
+        "enabled": bool(enabled), "from_number": from_number, "negotiators": negotiators,
+        "ring_mode": ring_mode, "ring_seconds": ring_seconds, "calling_hours": calling_hours,
+        "max_attempts": max_attempts, "retry_minutes": retry_minutes, "daily_cap": daily_cap,
+    }  # fmt: skip
+    errors: dict[str, list[str]] = {}
+    waits: list[int] = []
+    for part in (p.strip() for p in retry_minutes.split(",")):
+        if part:
+            try:
+                waits.append(int(part))
+            except ValueError:
+                errors["retry_minutes"] = [f"{part!r} is not a whole number of minutes."]
+    data = autocaller.AutocallerInput(
+        enabled=bool(enabled),
+        from_number=from_number,
+        negotiators=[n for n in negotiators.replace(";", ",").split(",")],
+        ring_mode=ring_mode,
+        ring_seconds=_whole(ring_seconds, "ring_seconds", errors),
+        calling_hours=calling_hours,
+        max_attempts=_whole(max_attempts, "max_attempts", errors),
+        retry_minutes=waits,
+        daily_cap=_whole(daily_cap, "daily_cap", errors),
+    )
+    try:
+        if errors:
+            raise ValidationFailed(errors)
+        autocaller.set_autocaller(session, office, data)
+    except ValidationFailed as e:
+        session.rollback()
+        office = service.get_office(session, user.account_id, office.id)
+        return _edit(
+            request, office, _form_of(session, user.account_id, office), status_code=422,
+            autocaller_form=form, autocaller_errors={**errors, **(e.errors or {})},
+        )  # fmt: skip
+    state = "on" if data.enabled else "off"
+    return redirect(
+        request, f"/offices/{office.id}", f"The autocaller of “{office.name}” is {state}."
     )
 
 

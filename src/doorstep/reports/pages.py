@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from doorstep.auth.dashboard import LeaderUser, UserActor, check_csrf
 from doorstep.db import SessionDep
 from doorstep.leads.labels import source_name
+from doorstep.leads.workflow import CALL_OUTCOMES
 from doorstep.reports import charts, service
 from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import LONDON, fmt_label, render
@@ -54,5 +55,7 @@ def reports_page(
             "problems": problems,
             "charts": charts_ctx,
             "response": service.first_response(session, actor, period),
+            "calls": service.calls(session, actor, period),
+            "call_outcomes": CALL_OUTCOMES,
         },
     )

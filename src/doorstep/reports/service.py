@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from doorstep.auth.principal import Actor
 from doorstep.leads.service import scope_conditions
-from doorstep.models import Lead, Office
+from doorstep.models import Call, Lead, Office
 from doorstep.models.base import LONDON, uk_midnight
 
 MAX_DAYS = 366
@@ -149,6 +149,86 @@ def first_response(session: Session, actor: Actor, period: Period) -> list[Offic
                 median_s=statistics.median(done) if done else None,
                 mean_s=statistics.fmean(done) if done else None,
                 p90_s=p90,
+            )
+        )
+    return sorted(out, key=lambda r: r.office.lower())
+
+
+@dataclass
+class OfficeCalls:
+    office: str
+    leads: int  # created in the period
+    called: int  # of which at least one call was placed
+    connected: int  # of which a call was connected
+    median_to_call_s: float | None
+    median_to_connection_s: float | None
+    outcomes: dict[str, int]  # every call's outcome, by outcome
+
+
+def calls(session: Session, actor: Actor, period: Period) -> list[OfficeCalls]:
+    """For leads created in the period, per office: how many were called and connected, how
+    soon (median from the lead to its first call, and to its first connection), and the
+    outcomes of all their calls (the autocaller's and "Call this lead")."""
+    lo, hi = period.bounds()
+    leads = session.execute(
+        select(Lead.id, Lead.office_id, Lead.created_at).where(
+            *scope_conditions(actor), Lead.created_at >= lo, Lead.created_at < hi
+        )
+    ).all()
+    if not leads:
+        return []
+    created = {lid: (office_id, at) for lid, office_id, at in leads}
+    call_rows = session.execute(
+        select(Call.lead_id, Call.created_at, Call.outcome, Call.connected_at, Call.ended_at)
+        .join(Lead, Lead.id == Call.lead_id)
+        .where(
+            *scope_conditions(actor),
+            Lead.created_at >= lo,
+            Lead.created_at < hi,
+            Call.account_id == actor.account_id,
+        )
+        .order_by(Call.created_at)
+    ).all()
+    first_call: dict[int, datetime] = {}
+    first_connection: dict[int, datetime] = {}
+    outcomes: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for lead_id, at, outcome, connected_at, ended_at in call_rows:
+        office_id = created[lead_id][0]
+        outcomes[office_id][outcome or "in progress"] += 1
+        if outcome in ("logged", None):
+            continue
+        first_call.setdefault(lead_id, at)
+        if outcome == "connected":
+            first_connection.setdefault(lead_id, connected_at or ended_at or at)
+    names = dict(
+        session.execute(
+            select(Office.id, Office.name).where(Office.account_id == actor.account_id)
+        ).all()
+    )
+    per: dict[int | None, list[int]] = defaultdict(list)
+    for lid, (office_id, _) in created.items():
+        per[office_id].append(lid)
+    out = []
+    for office_id, ids in per.items():
+        to_call = [(first_call[i] - created[i][1]).total_seconds() for i in ids if i in first_call]
+        to_conn = [
+            (first_connection[i] - created[i][1]).total_seconds()
+            for i in ids
+            if i in first_connection
+        ]
+        out.append(
+            OfficeCalls(
+                office=names.get(office_id, "No office") if office_id else "No office",
+                leads=len(ids),
+                called=len(to_call),
+                connected=len(to_conn),
+                median_to_call_s=statistics.median(max(0.0, s) for s in to_call)
+                if to_call
+                else None,
+                median_to_connection_s=statistics.median(max(0.0, s) for s in to_conn)
+                if to_conn
+                else None,
+                outcomes=dict(sorted(outcomes[office_id].items())),
             )
         )
     return sorted(out, key=lambda r: r.office.lower())

@@ -27,6 +27,7 @@ from doorstep.responder.definition import ACTIONS, DefinitionErrors, parse
 from doorstep.responder.tasks import load_context
 from doorstep.responder.templates import TemplateProblem
 from doorstep.responder.templates import render as render_template
+from doorstep.telephony import service as telephony
 from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import redirect, render
 
@@ -57,6 +58,7 @@ def automation(request: Request, user: AdminUser, session: SessionDep) -> Respon
             "figures": {w.id: figures.get(w.id, stats.WorkflowStats()) for w in flows},
             "jobs": queue.counts(session, user.account_id),
             "labels": ACTION_LABELS,
+            "telephony": telephony.as_dict(telephony.get(session, user.account_id)),
         },
     )
 
