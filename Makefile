@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 # CI sets DOORSTEP_REQUIRE_POSTGRES=1: then an unreachable PostgreSQL fails the run.
 DOORSTEP_REQUIRE_POSTGRES ?= 0
 
-.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-responder bench-valuation bench-addresses backtest bench-dashboard bench-webhooks bench-windows browser clean
+.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-responder bench-valuation bench-addresses backtest bench-dashboard bench-webhooks bench-windows bench-scaleout haproxy browser clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -105,6 +105,20 @@ bench-webhooks: install
 # first (plans that do not depend on statistics; see bench/windows.py).
 bench-windows: install
 	$(BIN)/python -m bench.windows
+
+# Installs Debian's HAProxy when it is missing (as root, or through sudo): the scale-out bench
+# puts it in front of two groups of servers.
+haproxy:
+	@if [ ! -x /usr/sbin/haproxy ]; then \
+		echo "Installing haproxy for the scale-out bench"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq haproxy >/dev/null; \
+	fi
+
+# Two groups of `doorstep serve` behind HAProxy on a PostgreSQL of its own: the guarantees
+# across them, a group killed under load, CPU and statements per create (bench/scaleout.py).
+bench-scaleout: install haproxy
+	$(BIN)/python -m bench.scaleout $(BENCH_SCALEOUT_ARGS)
 
 clean:
 	rm -rf $(VENV) .test-doorstep.db*
