@@ -27,7 +27,7 @@ def test_demo_sets_up_real_offices_and_prints_a_working_token(client, engine):
     # the instant valuation page is there, with its publishable key, once
     assert out["valuation_page"] == again["valuation_page"] == "/value/demo-brand"
     page = client.get("/value/demo-brand")
-    assert page.status_code == 200 and 'data-key="ds_pub_' in page.text
+    assert page.status_code == 200 and 'data-key="ds_page_' in page.text
 
 
 def test_db_upgrade(engine):

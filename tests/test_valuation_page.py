@@ -5,6 +5,7 @@ real browser."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from sqlalchemy import select
@@ -41,10 +42,18 @@ def page(owner):
     return key
 
 
-def test_the_hosted_page_carries_the_key_brand_and_a_frame_policy(client, owner, page):
+def page_key_of(html: str) -> str:
+    m = re.search(r'data-key="([^"]+)"', html)
+    assert m, "the page carries no key"
+    return m[1]
+
+
+def test_the_hosted_page_carries_a_signed_key_brand_and_a_frame_policy(client, owner, page):
     r = client.get("/value/demo-brand")
     assert r.status_code == 200
-    assert f'data-key="{page}"' in r.text
+    # Not the publishable token (stored only as a hash): a key signed for the page.
+    key = page_key_of(r.text)
+    assert key.startswith("ds_page_") and page not in r.text
     assert "Demo Brand Estates" in r.text
     assert 'href="https://www.agency.co.uk/privacy"' in r.text
     csp = r.headers["content-security-policy"]
@@ -185,7 +194,13 @@ def test_the_developer_tab_makes_publishable_tokens_edits_origins_and_shows_snip
         token = s.scalar(select(ApiToken).where(ApiToken.name == "Site"))
         tid = token.id
     page = client.get("/developer").text
-    assert f'value="{key}"' in page  # a publishable key stays visible
+    assert key not in page  # shown once, as every token: only its hash is kept
+    assert key[:10] in page  # its prefix names it
+    page = client.get("/developer", params={"snippets": tid}).text
+    assert key not in page and "YOUR_PUBLISHABLE_KEY" in page
+    with db.transaction() as s:
+        row = s.execute(select(ApiToken.__table__).where(ApiToken.id == tid)).one()
+    assert not [v for v in row if isinstance(v, str) and key in v]
     r = post_form(
         client, f"/developer/tokens/{tid}/origins", {"origins": "https://new.example"}, "/developer"
     )
@@ -208,3 +223,63 @@ def test_the_developer_tab_makes_publishable_tokens_edits_origins_and_shows_snip
     public = client.get(f"/developer?snippets={tid}").text
     for name in ("embed", "html-form", "curl-json", "curl-form", "gravity-forms"):
         assert f'data-snippet="{name}"' in public, name
+
+
+SELF = "http://testserver"  # the hosted page's own origin, where its form runs
+
+
+def test_the_hosted_pages_key_creates_leads_as_its_token_and_is_logged_against_it(
+    client, owner, page
+):
+    key = page_key_of(client.get("/value/demo-brand").text)
+    body = {"type": "vendor", "first_name": "Ann", "last_name": "Lee", "email": "a@x.com",
+            "phone": "07986 000000", "postcode": "NG1 5FS"}  # fmt: skip
+    r = client.post("/api/v103/leads", json=body, headers={"X-API-KEY": key})
+    assert r.status_code == 200, r.text
+    with db.transaction() as s:
+        from doorstep.models import RequestLog
+
+        log = s.scalars(select(RequestLog).order_by(RequestLog.id.desc())).first()
+        token_id = s.scalar(select(ValuationPage.token_id))
+    assert log is not None and log.token_id == token_id and log.lead_id == r.json()["id"]
+    # Still a publishable token's powers: nothing but creating leads and looking up addresses.
+    assert client.get("/api/v103/offices", headers={"X-API-KEY": key}).status_code == 403
+    # From another site, as the token itself: 403.
+    other = {"X-API-KEY": key, "Origin": "https://evil.example"}
+    assert client.post("/api/v103/leads", json=body, headers=other).status_code == 403
+
+
+def test_a_forged_expired_or_revoked_page_key_opens_nothing(client, owner, page):
+    from doorstep.auth import keys
+    from doorstep.tokens import browser
+
+    key = page_key_of(client.get("/value/demo-brand").text)
+    body = {"type": "vendor", "first_name": "Ann", "last_name": "Lee", "email": "b@x.com",
+            "phone": "07986 000000", "postcode": "NG1 5FS"}  # fmt: skip
+
+    def status(k: str) -> int:
+        return client.post("/api/v103/leads", json=body, headers={"X-API-KEY": k}).status_code
+
+    assert status(key[:-2] + ("AA" if not key.endswith("AA") else "BB")) == 401  # tampered
+    # Signed with another installation's key, naming a token by id.
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    with db.transaction() as s:
+        token_id = s.scalar(select(ValuationPage.token_id))
+        secret_id = owner.token_id
+    forged = URLSafeTimedSerializer("x" * 40, salt="doorstep.valuation-page-key")
+    assert status("ds_page_" + forged.dumps(token_id)) == 401
+    # Our own signature naming a secret token: not a page key's token.
+    assert status(browser.page_key(secret_id)) == 401
+
+    # Past its age: signed by this installation 13 hours ago.
+    class Then(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 13 * 3600
+
+    old = URLSafeTimedSerializer(keys.current(), salt="doorstep.valuation-page-key", signer=Then)
+    assert status("ds_page_" + old.dumps(token_id)) == 401
+    assert status(key) == 200
+    with db.transaction() as s:
+        tokens.revoke_token(s, owner.account_id, token_id)
+    assert status(key) == 401

@@ -166,8 +166,8 @@ def _demo_calls(session: Session, account: Account) -> None:
 
 
 def _valuation_page(session: Session, account: Account) -> str | None:
-    """The instant valuation page, with a publishable key for pages on the demo server (a
-    publishable key is public: one is kept across runs)."""
+    """The instant valuation page on its publishable token (one kept across runs; the hosted
+    page carries a signed key of its own, so the token's key need not be known)."""
     page = valuepage.settings_of(session, account.id)
     if page is not None:
         return f"/value/{page.slug}" if page.enabled else None

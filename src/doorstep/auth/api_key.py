@@ -112,8 +112,16 @@ class ApiCall:
             return response
 
     def _admit(self, conn: Connection) -> tokens.Admission | None:
+        limit = get_settings().rate_limit_per_minute
         with statements.autocommit(conn) as direct:
-            return tokens.admit(direct, self.key, get_settings().rate_limit_per_minute)
+            if self.key.startswith(browser_keys.PAGE_KEY_PREFIX):
+                # A hosted valuation page's key: admitted as the publishable token it names.
+                token_id = browser_keys.token_of_page_key(self.key)
+                stored = None if token_id is None else tokens.publishable_hash(direct, token_id)
+                if stored is None:
+                    return None
+                return tokens.admit(direct, "", limit, token_hash=stored)
+            return tokens.admit(direct, self.key, limit)
 
     def _parse(self, raw: bytes | PayloadTooLarge) -> Any:
         return parse_body(self.request.headers.get("content-type"), raw)

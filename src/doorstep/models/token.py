@@ -26,10 +26,9 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A publishable token may sit in a web page: it only creates leads and looks up addresses,
-    # only from its origins (TokenOrigin). Being public by design, its key is kept readable so
-    # the Developer tab can show it in the snippets; a secret token's key never is.
+    # only from its origins (TokenOrigin). Like every token, it is shown once and stored only
+    # as its hash; the hosted valuation page carries a signed key of its own (tokens.browser).
     publishable: Mapped[bool] = mapped_column(default=False, server_default=false())
-    public_key: Mapped[str | None] = mapped_column(String(64))
     # Requests per minute from one client address (publishable tokens); None = the server
     # default, 0 = unlimited.
     address_rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)

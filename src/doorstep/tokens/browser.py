@@ -17,9 +17,11 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from doorstep import db, statements
+from doorstep.auth import keys
 from doorstep.errors import DoorstepError, RateLimited
 from doorstep.statements import Direct, Statement
 
@@ -226,3 +228,29 @@ class BrowserCors:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+# The hosted page's own key. A publishable token is stored only as a hash (CONTRACT.md), so
+# the page Doorstep serves itself cannot carry the token: it carries a key signed with the
+# installation's key, naming the token, that the Lead API accepts as that token (same origin
+# rules, limits and request log) until it expires. Reloading the page gives a new one.
+PAGE_KEY_PREFIX = "ds_page_"
+PAGE_KEY_MAX_AGE = 12 * 60 * 60
+_PAGE_SALT = "doorstep.valuation-page-key"
+
+
+def page_key(token_id: int) -> str:
+    return PAGE_KEY_PREFIX + URLSafeTimedSerializer(keys.current(), salt=_PAGE_SALT).dumps(token_id)
+
+
+def token_of_page_key(key: str) -> int | None:
+    """The token a page key names, if the key is this installation's and has not expired."""
+    if not key.startswith(PAGE_KEY_PREFIX):
+        return None
+    try:
+        token_id = URLSafeTimedSerializer(keys.current(), salt=_PAGE_SALT).loads(
+            key.removeprefix(PAGE_KEY_PREFIX), max_age=PAGE_KEY_MAX_AGE
+        )
+    except BadSignature:
+        return None
+    return token_id if isinstance(token_id, int) and not isinstance(token_id, bool) else None

@@ -58,7 +58,12 @@ def _page(
             "errors": errors or {},
             "origin_errors": origin_errors or {},
             "snippet_token": shown,
-            "snippets": snippets.snippets(base_url(request), shown, page.slug if page else None)
+            "snippets": snippets.snippets(
+                base_url(request),
+                shown,
+                page.slug if page else None,
+                new.secret if new is not None and shown is new.token else None,
+            )
             if shown
             else [],
             "valuation_page": page,

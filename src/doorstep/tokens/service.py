@@ -25,6 +25,12 @@ from doorstep.statements import Direct, Statement
 TOKEN_PREFIX = "ds_"
 
 
+def publishable_hash(conn: Direct, token_id: int) -> str | None:
+    """The stored hash of a live publishable token (a hosted page's key names the token)."""
+    rows = _PUBLISHABLE_HASH.run(conn, {"token_id": token_id})
+    return str(rows[0][0]) if rows else None
+
+
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -83,7 +89,6 @@ def create_token(
         prefix=secret[:10],
         rate_limit_per_minute=rate_limit,
         publishable=publishable,
-        public_key=secret if publishable else None,
         address_rate_limit_per_minute=address_rate_limit,
     )
     session.add(token)
@@ -249,6 +254,9 @@ _FIND = Statement(
     WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
     """
 )
+_PUBLISHABLE_HASH = Statement(
+    "SELECT token_hash FROM api_tokens WHERE id = :token_id AND publishable AND revoked_at IS NULL"
+)
 _COUNT = Statement(
     """
     INSERT INTO rate_counters (token_id, "window", count)
@@ -264,7 +272,12 @@ _WINDOW = Statement(
 
 
 def admit(
-    conn: Direct, secret: str, default_limit: int, now: float | None = None
+    conn: Direct,
+    secret: str,
+    default_limit: int,
+    now: float | None = None,
+    *,
+    token_hash: str | None = None,
 ) -> Admission | None:
     """The live token for a presented key, with this request counted in the token's current
     minute; None for an unknown or revoked key. Run it outside the request's transaction
@@ -276,13 +289,13 @@ def admit(
     within the limit. Fixed windows let twice the limit through across a minute's turn (the
     limit at :59 and again at :00). Refused requests are not counted. Revocation takes effect
     on the next request: nothing is cached."""
-    if not secret:
+    if not secret and token_hash is None:
         return None
     now = time.time() if now is None else now
     window = int(now // 60)
     weight = 1 - (now % 60) / 60  # of the last window, still inside the last 60 seconds
     params = {
-        "token_hash": hash_token(secret),
+        "token_hash": token_hash or hash_token(secret),
         "default_limit": default_limit,
         "window": window,
         "weight": weight,

@@ -1,7 +1,7 @@
 """Copy-paste help on the Developer tab: for a chosen token, what a web agency pastes into a
 site (the embed line, a plain HTML form), a terminal (curl) or Gravity Forms' webhook
-settings. A publishable token's key is public, so its snippets carry it; a secret token's is
-shown once only, so its snippets say where it goes."""
+settings. Every key is shown once, when it is made, and stored only as a hash: the snippets
+carry the key on the page shown right after its creation, and say where it goes afterwards."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from html import escape
 from doorstep.models import ApiToken
 
 SECRET_PLACEHOLDER = "YOUR_SECRET_TOKEN"
+PUBLISHABLE_PLACEHOLDER = "YOUR_PUBLISHABLE_KEY"
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,12 @@ class GravityField:
     value: str
 
 
-def snippets(base: str, token: ApiToken, slug: str | None = None) -> list[Snippet]:
-    key = token.public_key if token.publishable and token.public_key else SECRET_PLACEHOLDER
+def snippets(
+    base: str, token: ApiToken, slug: str | None = None, key: str | None = None
+) -> list[Snippet]:
+    """``key``: the token's key, known only in the response that created it."""
+    if key is None:
+        key = PUBLISHABLE_PLACEHOLDER if token.publishable else SECRET_PLACEHOLDER
     out: list[Snippet] = []
     if token.publishable:
         out.append(embed(base, key, slug))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from doorstep.errors import NotFound, ValidationFailed
 from doorstep.leads.schemas import is_web_url
 from doorstep.models import Account, ApiToken, Office, ValuationPage
+from doorstep.tokens.browser import page_key
 from doorstep.tokens.service import hash_token, origins_of
 
 DEFAULT_COLOUR = "#1d4ed8"
@@ -133,15 +134,17 @@ def _page(
     settings: ValuationPage | None,
     token: ApiToken,
     office_id: int | None,
+    key: str | None = None,
 ) -> Page:
+    """The page for a publishable token: ``key`` is the key the embed line presented, else
+    the page gets a signed page key of its own."""
     office = _office(session, account.id, office_id)
-    assert token.public_key is not None
     return Page(
         account_id=account.id,
         brand=(settings.brand_name if settings else None) or account.name,
         colour=settings.brand_colour if settings else DEFAULT_COLOUR,
         privacy_url=settings.privacy_url if settings else None,
-        key=token.public_key,
+        key=key or page_key(token.id),
         origins=origins_of(session, [token.id])[token.id],
         office_id=office.id if office else None,
         office_name=office.name if office else None,
@@ -174,7 +177,7 @@ def page_by_key(session: Session, key: str, office_id: int | None = None) -> Pag
     settings = session.get(ValuationPage, account.id)
     if settings is not None and not settings.enabled:
         raise NotFound("This agency's valuation page is switched off.")
-    return _page(session, account, settings, token, office_id)
+    return _page(session, account, settings, token, office_id, key=key)
 
 
 def _live(token: ApiToken | None) -> bool:
