@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from doorstep import db
-from doorstep.models import LeadEvent, User
+from doorstep.models import LeadEvent, UserSession
+from doorstep.users import signin
 from tests.conftest import create_lead_api
 from tests.factories import PASSWORD, make_user, page_csrf, post_form, sign_in
 
@@ -81,36 +82,57 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(client, owner):
     assert client.get("/leads", follow_redirects=False).status_code == 303
 
 
-def test_it_locks_a_user_out_after_five_failures(client, second_client, owner):
+def _try(client, email: str, password: str, token: str):
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def test_failures_slow_an_email_down_without_ending_its_live_sessions(client, second_client, owner):
+    """Five failures for an address, then each attempt waits (30 s, doubling): the same for
+    an address nobody has, and the user's open session goes on (a stranger cannot sign them
+    out by failing on purpose)."""
     user = make_user(owner.account_id)
-    sign_in(second_client, user)  # an existing session, signed out by the lock-out
+    sign_in(second_client, user)
     token = page_csrf(client)
-    for _ in range(5):
-        r = client.post(
-            "/login", data={"email": user.email, "password": "wrong-password", "csrf_token": token}
-        )
-    assert "locked" in r.text
-    r = client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token})
-    assert r.status_code == 401 and "locked" in r.text
+    for email in (user.email, "nobody@agency.example.com"):
+        for _ in range(5):
+            assert _try(client, email, "wrong-password", token).status_code == 401
+        r = _try(client, email, PASSWORD, token)  # even the right password waits now
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 20
+        assert "Too many failed sign-ins for this email address: try again in" in r.text
+    assert second_client.get("/leads", follow_redirects=False).status_code == 200
     with db.transaction() as s:
-        u = s.scalar(select(User).where(User.id == user.id))
-        assert u is not None and u.locked_until is not None
-    assert second_client.get("/leads", follow_redirects=False).status_code == 303
+        assert signin.recent_failures(s, [user.email])[user.email] == 5
 
 
-def test_a_success_resets_the_failure_count(client, owner):
+def test_an_admin_unlocks_an_email_at_once(client, owner):
+    user = make_user(owner.account_id, role="agent", offices=[owner.offices["Derby"]])
+    token = page_csrf(client)
+    for _ in range(6):
+        _try(client, user.email, "wrong-password", token)
+    assert _try(client, user.email, PASSWORD, token).status_code == 429
+    with db.transaction() as s:
+        assert signin.unlock(s, user.email) >= 5
+    sign_in(client, user)
+
+
+def test_one_network_failing_on_many_emails_is_slowed_down(client, owner):
+    token = page_csrf(client)
+    for i in range(signin.ADDRESS_FAILURES):
+        assert _try(client, f"guess{i}@agency.example.com", "x" * 12, token).status_code == 401
+    r = _try(client, "another@agency.example.com", "x" * 12, token)
+    assert r.status_code == 429 and "from your network" in r.text
+
+
+def test_a_success_clears_the_emails_failures(client, owner):
     user = make_user(owner.account_id)
     token = page_csrf(client)
     for _ in range(4):
-        r = client.post(
-            "/login", data={"email": user.email, "password": "bad", "csrf_token": token}
-        )
-        assert r.status_code == 401
+        assert _try(client, user.email, "bad", token).status_code == 401
     with db.transaction() as s:
-        assert s.get(User, user.id).failed_logins == 4
+        assert signin.recent_failures(s, [user.email]) == {user.email: 4}
     sign_in(client, user)
     with db.transaction() as s:
-        assert s.get(User, user.id).failed_logins == 0
+        assert signin.recent_failures(s, [user.email]) == {}
 
 
 def test_login_without_csrf_token_is_refused(client, owner):
@@ -146,6 +168,17 @@ def test_sign_out_ends_the_session(client, owner):
     r = post_form(client, "/logout", {})
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert client.get("/leads", follow_redirects=False).status_code == 303
+
+
+def test_a_cookie_replayed_after_sign_out_opens_nothing(client, second_client, owner):
+    sign_in(client, make_user(owner.account_id))
+    cookie = client.cookies.get("doorstep_session")
+    second_client.cookies.set("doorstep_session", cookie)
+    assert second_client.get("/leads", follow_redirects=False).status_code == 200
+    post_form(client, "/logout", {})
+    assert second_client.get("/leads", follow_redirects=False).status_code == 303
+    with db.transaction() as s:
+        assert s.scalars(select(UserSession)).all() == []  # ended on the server
 
 
 def test_it_never_redirects_to_another_site(client, owner):

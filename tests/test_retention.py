@@ -178,6 +178,7 @@ def test_db_prune_prints_what_it_deleted(engine, client, owner):
         "rate_counters": 0,
         "jobs": 0,
         "webhook_secrets": 0,
+        "sign_in_rows": 0,
         "request_log_days": 90,
     }
     human = runner.invoke(cli, ["db", "prune"])
@@ -217,3 +218,22 @@ def test_the_server_prunes_at_start_and_stops_with_it(engine, owner, monkeypatch
         assert not pruner._thread.is_alive()
     finally:
         _settings_back(monkeypatch)
+
+
+def test_expired_sessions_and_old_sign_in_failures_go(engine, client, owner):
+    from doorstep.models import SignInFailure, UserSession
+    from doorstep.users import signin
+    from tests.factories import make_user, sign_in
+
+    sign_in(client, make_user(owner.account_id))
+    now = utcnow()
+    with db.transaction() as s:
+        s.add(SignInFailure(key="e:old@example.com", at=now - timedelta(hours=1)))
+        s.add(SignInFailure(key="e:new@example.com", at=now))
+        live = s.scalars(select(UserSession)).one()
+        signin.open_session(s, live.user_id, "expired", None, None, now - timedelta(days=2))
+    assert retention.prune(engine).sign_in_rows == 2
+    with db.transaction() as s:
+        assert s.scalars(select(SignInFailure.key)).all() == ["e:new@example.com"]
+        assert len(s.scalars(select(UserSession)).all()) == 1
+    assert client.get("/leads", follow_redirects=False).status_code == 200

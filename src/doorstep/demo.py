@@ -18,6 +18,7 @@ from doorstep.responder.service import import_many, list_workflows
 from doorstep.telephony import service as telephony
 from doorstep.telephony.service import TelephonyInput
 from doorstep.tokens.service import create_token, list_tokens, revoke_token
+from doorstep.users import signin
 from doorstep.users.service import create_user
 from doorstep.valuepage import service as valuepage
 
@@ -124,9 +125,10 @@ def ensure_demo(session: Session) -> Demo:
         )
     elif admin.account_id == account.id:
         admin.password_hash = hash_password(password)
-        admin.failed_logins = 0
-        admin.locked_until = None
-        admin.session_version = (admin.session_version or 1) + 1
+        admin.disabled_at = None
+        # The old password's sessions end, and its failed sign-ins no longer slow anyone.
+        signin.end_sessions(session, admin.id)
+        signin.unlock(session, admin.email)
     if admin.account_id == account.id and admin.phone is None:
         admin.phone = DEMO_ADMIN_PHONE  # "Call this lead" rings the simulator's phone
     return Demo(

@@ -35,6 +35,7 @@ from doorstep.models import (
 )
 from doorstep.models.base import utcnow
 from doorstep.tokens import service as tokens
+from doorstep.users import signin
 from doorstep.webhooks import service as webhooks
 
 log = logging.getLogger("doorstep.retention")
@@ -50,6 +51,8 @@ class Pruned:
     rate_counters: int = 0
     jobs: int = 0
     webhook_secrets: int = 0
+    # Expired dashboard sessions and sign-in failures past their window.
+    sign_in_rows: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -101,6 +104,8 @@ def prune(engine: Engine, now: datetime | None = None) -> Pruned:
         out.jobs = _delete_finished_jobs(engine, now - timedelta(days=settings.job_retention_days))
     with Session(engine) as session, session.begin():
         out.webhook_secrets = webhooks.drop_expired_secrets(session, now)
+    with Session(engine) as session, session.begin():
+        out.sign_in_rows = signin.prune(session, now)
     return out
 
 

@@ -14,8 +14,8 @@ from doorstep.auth.principal import Actor
 from doorstep.db import SessionDep
 from doorstep.errors import DoorstepError
 from doorstep.models import Account, User
-from doorstep.models.base import utcnow
 from doorstep.users import service as users
+from doorstep.users import signin
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,13 @@ class CsrfFailed(DoorstepError):
 
 
 def _load_user(request: Request, session: SessionDep) -> User | None:
-    found = web_session.read(request)
-    if found is None:
+    session_id = web_session.read(request)
+    if session_id is None:
         return None
-    user_id, version = found
-    user = session.get(User, user_id)
-    if user is None or user.session_version != version:
+    user = signin.user_of_session(session, session_id)
+    if user is None:
         return None
-    if user.locked_until is not None and user.locked_until > utcnow():
-        return None
+    request.state.session_id = session_id
     # A plain copy for the templates: error pages render after the session has rolled back.
     request.state.user = SignedIn(user.id, user.account_id, user.email, user.role)
     account = session.get(Account, user.account_id)

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
+from doorstep import db
 from doorstep.auth import session as web_session
 from doorstep.auth.dashboard import check_csrf
-from doorstep.db import SessionDep
-from doorstep.users import service as users
+from doorstep.users import signin
 from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import redirect, render
 
@@ -39,29 +39,42 @@ def login_page(request: Request, next: str | None = None) -> Response:
 
 
 @router.post("/login")
-def login(
+async def login(
     request: Request,
-    session: SessionDep,
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/leads",
 ) -> Response:
-    result = users.sign_in(session, email, password)
-    if result.user is None:
-        # The failed attempt is counted: the session dependency commits this 401 response.
+    # No request-wide transaction here: signin.attempt reads, hashes with none open, then
+    # writes in a short one of its own (see users.signin).
+    client = (request.client.host if request.client else "") or ""
+    result = await db.in_thread(
+        signin.attempt, email, password[:1024], client, request.headers.get("user-agent")
+    )
+    if result.token is None:
+        headers = {"Retry-After": str(result.retry_after)} if result.retry_after else None
         return render(
             request,
             "auth/login.html",
-            {"next": _safe_next(next), "email": email, "error": result.message},
-            status_code=401,
+            {"next": _safe_next(next), "email": email[:320], "error": result.message},
+            status_code=429 if result.retry_after else 401,
+            headers=headers,
         )
     response = redirect(request, _safe_next(next))
-    web_session.start(request, response, result.user.id, result.user.session_version)
+    web_session.start(request, response, result.token)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
+async def logout(request: Request) -> Response:
+    session_id = web_session.read(request)
+    if session_id is not None:
+        await db.in_thread(_end, session_id)
     response = redirect(request, "/login", "You have signed out.")
     web_session.end(request, response)
     return response
+
+
+def _end(session_id: str) -> None:
+    with db.transaction() as s:
+        signin.end_session(s, session_id)

@@ -1,7 +1,8 @@
 """Dashboard sessions and CSRF tokens.
 
-The session is a signed cookie holding the user id and the user's ``session_version``: bumping
-the version (lock-out, password change) signs out every session of that user at once. The
+The session lives on the server (``users.signin``, table ``user_sessions``): the cookie carries
+its random id, signed, and only the id's hash is stored, so signing out, a password change,
+disabling the user or "sign out everywhere" ends it for good, a replayed cookie included. The
 cookie is HttpOnly, SameSite=Lax, and Secure whenever the request came over HTTPS (behind a
 proxy, ``doorstep serve --production`` trusts X-Forwarded-Proto).
 
@@ -50,8 +51,8 @@ def _set(request: Request, response: Response, name: str, value: str, max_age: i
     )
 
 
-def start(request: Request, response: Response, user_id: int, version: int) -> None:
-    token = _serializer("doorstep.session").dumps({"u": user_id, "v": version})
+def start(request: Request, response: Response, session_id: str) -> None:
+    token = _serializer("doorstep.session").dumps({"s": session_id})
     _set(request, response, SESSION_COOKIE, token, SESSION_MAX_AGE)
     # A fresh CSRF secret for the signed-in session (no token from before sign-in stays valid).
     new_csrf(request, response)
@@ -62,7 +63,9 @@ def end(request: Request, response: Response) -> None:
     new_csrf(request, response)
 
 
-def read(request: Request) -> tuple[int, int] | None:
+def read(request: Request) -> str | None:
+    """The session id the cookie carries, if its signature holds (the server decides whether
+    that session is still open)."""
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
         return None
@@ -70,9 +73,9 @@ def read(request: Request) -> tuple[int, int] | None:
         data = _serializer("doorstep.session").loads(raw, max_age=SESSION_MAX_AGE)
     except BadSignature:
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+    if not isinstance(data, dict) or not isinstance(data.get("s"), str):
         return None
-    return data["u"], int(data.get("v", 0))
+    return str(data["s"])
 
 
 def _token_for(secret: str) -> str:

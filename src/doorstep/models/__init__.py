@@ -19,7 +19,7 @@ from doorstep.models.token import (
     TokenOrigin,
     TokenUsage,
 )
-from doorstep.models.user import User, UserOffice
+from doorstep.models.user import SignInFailure, User, UserOffice, UserSession
 from doorstep.models.valuation import (
     PriceIndex,
     RentalEvidence,
@@ -53,6 +53,7 @@ __all__ = [
     "RentalEvidence",
     "RequestLog",
     "Sale",
+    "SignInFailure",
     "Status",
     "Suppression",
     "TelephonySettings",
@@ -60,6 +61,7 @@ __all__ = [
     "TokenUsage",
     "User",
     "UserOffice",
+    "UserSession",
     "ValuationModel",
     "ValuationPage",
     "WebhookAttempt",
