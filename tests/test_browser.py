@@ -54,6 +54,8 @@ def dashboard_paths(owner, lead_id: int) -> list[str]:
         "/automation/jobs",
         "/developer/webhooks",
         "/developer/valuation-page",
+        "/users",
+        "/account",
         "/about",
     ]
 
@@ -801,3 +803,51 @@ def test_with_strict_progression_a_status_change_asks_for_its_reason(
         assert page.get_by_text("Sold privately last week").is_visible()
     finally:
         context.close()
+
+
+def test_an_admin_invites_a_user_who_sets_a_password_and_a_phone_in_the_browser(
+    chromium,  # noqa: F811
+    live_server,  # noqa: F811
+    owner,
+):
+    admin = make_user(owner.account_id)
+    context, page = new_page(chromium, live_server)
+    other, invitee = new_page(chromium, live_server, width=390)
+    try:
+        sign_in(page, admin.email)
+        page.get_by_role("link", name="Users").click()
+        page.wait_for_url("**/users")
+        page.get_by_label("Email").fill("nia@agency.co.uk")
+        page.get_by_label("Role").last.select_option("agent")
+        page.get_by_label("Derby").last.check()
+        page.get_by_role("button", name="Add user").click()
+        link = page.get_by_label("Link", exact=True).input_value()
+        assert "/invite/" in link
+
+        invitee.goto(link)
+        invitee.get_by_label("New password", exact=False).first.fill("a-long-password-1")
+        invitee.get_by_label("New password again").fill("a-long-password-1")
+        invitee.get_by_role("button", name="Set password").click()
+        invitee.wait_for_url("**/login")
+        invitee.get_by_label("Email").fill("nia@agency.co.uk")
+        invitee.get_by_label("Password").fill("a-long-password-1")
+        invitee.get_by_role("button", name="Sign in").click()
+        invitee.wait_for_url("**/leads")
+        invitee.get_by_role("link", name="nia@agency.co.uk").click()
+        invitee.wait_for_url("**/account")
+        invitee.get_by_label("Phone number").fill("07986 000000")
+        invitee.get_by_role("button", name="Save phone").click()
+        invitee.get_by_text("Your phone is +447986000000.").wait_for()
+
+        # The admin disables her: her next page is the sign-in page.
+        page.goto("/users")
+        row = page.locator("li.user-row", has_text="nia@agency.co.uk")
+        row.get_by_text("Manage").click()
+        page.once("dialog", lambda d: d.accept())
+        row.get_by_role("button", name="Disable").click()
+        page.get_by_text("is disabled and signed out everywhere").wait_for()
+        invitee.goto("/leads")
+        invitee.wait_for_url("**/login**")
+    finally:
+        context.close()
+        other.close()

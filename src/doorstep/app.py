@@ -41,6 +41,7 @@ from doorstep.statuses import api as statuses_api
 from doorstep.statuses import pages as statuses_pages
 from doorstep.tokens import pages as tokens_pages
 from doorstep.tokens.browser import BrowserCors
+from doorstep.users import pages as users_pages
 from doorstep.valuation import api as valuation_api
 from doorstep.valuepage import pages as valuepage_pages
 from doorstep.valuepage import public as valuepage_public
@@ -110,7 +111,7 @@ DASHBOARD_PAGES = (
     reports_pages,
     responder_pages,
     webhooks_pages,
-    reports_pages,
+    users_pages,
 )
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from doorstep import db
 from doorstep.auth import session as web_session
-from doorstep.auth.dashboard import check_csrf
+from doorstep.auth.dashboard import OptionalUser, check_csrf
 from doorstep.users import signin
 from doorstep.web.forms import refuse_nul
 from doorstep.web.templating import redirect, render
@@ -32,8 +32,8 @@ def home() -> Response:
 
 
 @router.get("/login")
-def login_page(request: Request, next: str | None = None) -> Response:
-    if web_session.read(request) is not None and not next:
+def login_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+    if user is not None and not next:  # a session the server still holds open
         return redirect(request, "/leads")
     return render(request, "auth/login.html", {"next": _safe_next(next), "email": ""})
 
