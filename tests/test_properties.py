@@ -178,6 +178,7 @@ class Admin:
     csrf: str
     lead_id: int
     office_id: int
+    user_id: int  # another user of the account, for the Users page's actions
 
     def post(self, path: str, data: dict[str, str]) -> Any:
         return self.client.post(
@@ -193,7 +194,8 @@ def admin(client, owner) -> Admin:
     lead = create_lead_api(client, owner)
     client.get("/api/v103/leads/424242", headers=owner.headers)  # a failure in the log
     sign_in(client, make_user(owner.account_id))
-    return Admin(client, page_csrf(client, "/leads"), lead["id"], owner.offices["Derby"])
+    other = make_user(owner.account_id, role="agent", offices=[owner.offices["Derby"]])
+    return Admin(client, page_csrf(client, "/leads"), lead["id"], owner.offices["Derby"], other.id)
 
 
 FILTERS = {
@@ -249,6 +251,15 @@ FORMS = {
         "token_id",
         "enabled",
     ],
+    "/users": ["email", "name", "role", "offices", "password"],
+    "/users/{user}/update": ["role", "name", "offices"],
+    "/users/{user}/disable": [],
+    "/users/{user}/enable": [],
+    "/users/{user}/unlock": [],
+    "/users/{user}/sign-out": [],
+    "/users/{user}/reset-password": ["password"],
+    "/account/phone": ["phone"],
+    "/account/password": ["current_password", "new_password", "repeat_password"],
 }
 
 
@@ -256,11 +267,11 @@ FORMS = {
 @given(data=st.data(), form=st.sampled_from(sorted(FORMS)), own_ids=st.booleans())
 def test_random_dashboard_forms_never_cause_a_server_error(admin, data, form, own_ids):
     fields = data.draw(st.fixed_dictionaries({}, optional=dict.fromkeys(FORMS[form], numberish)))
-    ids = {"lead": admin.lead_id, "office": admin.office_id}
+    ids = {"lead": admin.lead_id, "office": admin.office_id, "user": admin.user_id}
     path = form.format(
         **{
             name: ids.get(name, 1) if own_ids else in_path(data.draw(path_part))
-            for name in ("lead", "office", "status", "token")
+            for name in ("lead", "office", "status", "token", "user")
         }
     )
     r = admin.post(path, fields)
