@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 # CI sets DOORSTEP_REQUIRE_POSTGRES=1: then an unreachable PostgreSQL fails the run.
 DOORSTEP_REQUIRE_POSTGRES ?= 0
 
-.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-responder bench-valuation bench-addresses backtest bench-dashboard bench-webhooks bench-windows bench-scaleout haproxy browser clean
+.PHONY: install run test lint typecheck test-sqlite test-postgres bench bench-responder bench-valuation bench-addresses backtest bench-dashboard bench-webhooks bench-windows bench-scaleout bench-signin haproxy browser clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -105,6 +105,14 @@ bench-webhooks: install
 # first (plans that do not depend on statistics; see bench/windows.py).
 bench-windows: install
 	$(BIN)/python -m bench.windows
+
+# API creates alone and while 60 clients fail sign-ins as fast as they can (bench/signin.py).
+bench-signin: install
+	@if $(BIN)/python scripts/pg_ready.py $(BENCH_WEBHOOKS_URL); then \
+		$(BIN)/python -m bench.signin --postgres $(BENCH_WEBHOOKS_URL); \
+	else \
+		$(BIN)/python -m bench.signin; \
+	fi
 
 # Installs Debian's HAProxy when it is missing (as root, or through sudo): the scale-out bench
 # puts it in front of two groups of servers.

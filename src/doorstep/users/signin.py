@@ -15,8 +15,10 @@ An admin ends the wait at once ("unlock")."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -102,14 +104,25 @@ def _duration(seconds: int) -> str:
     return f"{round(seconds / 60)} minutes"
 
 
-def attempt(
-    email: str, password: str, client: str, user_agent: str | None, now: datetime | None = None
-) -> Attempt:
-    """Check a sign-in; on success open a session. Runs its own transactions."""
-    now = now or utcnow()
+@dataclass(frozen=True)
+class _Found:
+    keys: tuple[str, str]
+    user_id: int | None
+    password_hash: str | None
+    disabled: bool
+
+
+# Password hashes are checked here, one at a time per server process, never on the database
+# threads: sixty sign-ins at once hashing on those threads took every one of them, and API
+# creates queued behind the hashes for seconds. One at a time also keeps a burst of sign-ins
+# from taking every core from the requests beside them.
+_HASHING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="doorstep-hash")
+
+
+def _look_up(email: str, client: str, now: datetime) -> Attempt | _Found:
+    """The limits, then the user: in a read-only transaction (no write lock on SQLite)."""
     keys = (email_key(email), address_key(client))
-    engine = db.get_engine()
-    with Session(db.reader(engine)) as s:
+    with Session(db.reader(db.get_engine())) as s:
         refused = _wait(s, keys, now)
         if refused is not None:
             return Attempt(message=refused[1], retry_after=refused[0])
@@ -118,23 +131,51 @@ def attempt(
                 User.email == normalise_email(email)
             )
         ).first()
-    # No transaction is open here: the hash takes its time without holding anything.
-    right = verify_password(row.password_hash if row else None, password)
-    if row is None or not right:
+    if row is None:
+        return _Found(keys, None, None, False)
+    return _Found(keys, row.id, row.password_hash, row.disabled_at is not None)
+
+
+def _record(
+    found: _Found,
+    right: bool,
+    password: str,
+    client: str,
+    user_agent: str | None,
+    now: datetime,
+) -> Attempt:
+    """The outcome, in one short write transaction."""
+    if found.user_id is None or not right:
         with db.transaction() as s:
-            s.add_all(SignInFailure(key=k, at=now) for k in keys)
+            s.add_all(SignInFailure(key=k, at=now) for k in found.keys)
         return Attempt(message=WRONG)
-    if row.disabled_at is not None:
+    if found.disabled:
         return Attempt(message="This user is disabled. Ask an admin of your account.")
     token = secrets.token_urlsafe(32)
     with db.transaction() as s:
-        s.execute(delete(SignInFailure).where(SignInFailure.key == keys[0]))
-        open_session(s, row.id, token, client, user_agent, now)
-        if needs_rehash(row.password_hash):
+        s.execute(delete(SignInFailure).where(SignInFailure.key == found.keys[0]))
+        open_session(s, found.user_id, token, client, user_agent, now)
+        if found.password_hash and needs_rehash(found.password_hash):
             s.execute(
-                update(User).where(User.id == row.id).values(password_hash=hash_password(password))
+                update(User)
+                .where(User.id == found.user_id)
+                .values(password_hash=hash_password(password))
             )
-    return Attempt(user_id=row.id, token=token)
+    return Attempt(user_id=found.user_id, token=token)
+
+
+async def attempt(
+    email: str, password: str, client: str, user_agent: str | None, now: datetime | None = None
+) -> Attempt:
+    """Check a sign-in; on success open a session. A read, the hash with nothing held, a
+    short write: each on its own thread, the hash on the hashing thread."""
+    now = now or utcnow()
+    found = await db.in_thread(_look_up, email, client, now)
+    if isinstance(found, Attempt):
+        return found
+    loop = asyncio.get_running_loop()
+    right = await loop.run_in_executor(_HASHING, verify_password, found.password_hash, password)
+    return await db.in_thread(_record, found, right, password, client, user_agent, now)
 
 
 def open_session(
