@@ -1,12 +1,16 @@
-"""``make bench``: Doorstep's full create-lead against a minimal FastAPI endpoint, same run.
+"""``make bench``: Doorstep's full create-lead against the reference, same run.
 
 Creates fresh PostgreSQL databases, sets Doorstep up through its own command line (an agency
 with the demo offices and coverage, unit coordinates for the bench postcodes, a token with a
-high explicit rate limit so the limit is still checked), starts ``doorstep serve`` and the
-minimal app (``bench/minimal_app.py``) with the same number of uvicorn workers, then drives
-each in turn with the same bodies. With several rounds the order alternates (ABBA) so drift
-on a shared machine does not favour one side. Prints throughput, p50/p99 latency and errors,
-and writes everything to ``bench/results/``.
+high explicit rate limit so the limit is still checked), starts ``doorstep serve`` and, with
+the same number of uvicorn workers, the reference (``bench/reference_app.py``: the same body
+validation, one INSERT with asyncpg, the fastest honest way this stack does the job) and the
+older minimal endpoint (``bench/minimal_app.py``: the same, with SQLAlchemy and psycopg in a
+thread pool), then drives each in turn with the same bodies. With several rounds the order
+alternates (A B C, C B A) so drift on a shared machine does not favour one side. Nothing runs
+ANALYZE: the databases are as young as a new installation's. Prints throughput, p50/p99
+latency, errors and CPU per request, and Doorstep's ratio to the reference, and writes
+everything to ``bench/results/``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BIN = Path(sys.executable).parent
 # Per minute: the highest a token may have, but explicit, so every request still counts.
 RATE_LIMIT = MAX_RATE_LIMIT
+SIDES = ("reference", "minimal", "doorstep")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,7 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--database", default="doorstep_bench", help="database name prefix")
     p.add_argument("--port", type=int, default=8300, help="Doorstep's port; minimal: +1")
-    p.add_argument("--only", choices=("doorstep", "minimal"), help="drive one side only")
+    p.add_argument(
+        "--only",
+        choices=SIDES,
+        action="append",
+        help="drive only this side (repeat for several)",
+    )
     p.add_argument("--profile", action="store_true", help="py-spy flame graph of Doorstep")
     p.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     return p.parse_args(argv)
@@ -297,23 +307,11 @@ async def run_side(
     try:
         if args.warmup > 0:
             warm_ok = (await clients.run(warm_bodies, args.warmup, ramp=args.warmup / 2)).ok
-        analyze(url)
         with cpu_meter(server, url) as cpu, profiler(server, args.duration, profile):
             result = await clients.run(run_bodies, args.duration)
     finally:
         clients.close()
     return result, warm_ok, cpu
-
-
-def analyze(url: URL) -> None:
-    """Planner statistics, as autovacuum gathers them within a minute of the first rows.
-
-    A brand-new database has none, and its indexes, built on empty tables, look equally
-    empty: until autovacuum's first visit the planner cannot tell the index of a person's
-    email from any other index on the account, and may scan the whole account per create.
-    The run measures the steady state, after that first visit."""
-    with psycopg.connect(libpq(url), autocommit=True) as conn:
-        conn.execute("ANALYZE")
 
 
 def summarise(name: str, r: load.LoadResult, cpu: dict[str, Any]) -> dict[str, Any]:
@@ -413,14 +411,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    sides = ["minimal", "doorstep"] if args.only is None else [args.only]
+    sides = [s for s in SIDES if args.only is None or s in args.only]
     d_url = db_url(args.postgres, args.database)
     m_url = db_url(args.postgres, f"{args.database}_minimal")
+    r_url = db_url(args.postgres, f"{args.database}_reference")
     info = machine()
 
-    print(f"Setting up {d_url.database} and {m_url.database} ...", flush=True)
+    print(f"Setting up {d_url.database}, {r_url.database} and {m_url.database} ...", flush=True)
     fresh_database(d_url)
     fresh_database(m_url)
+    fresh_database(r_url)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("DOORSTEP_")}
     d_env = {
         **base_env,
@@ -430,6 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     token = set_up_doorstep(d_env)
     set_up_minimal(m_url)
+    set_up_minimal(r_url)  # the same table
 
     servers = {
         "doorstep": start(
@@ -460,16 +461,39 @@ def main(argv: list[str] | None = None) -> None:
             args.port + 1,
             RESULTS / f"{stamp}-minimal.log",
         ),
+        "reference": start(
+            "reference",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.reference_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(args.port + 2),
+                "--workers",
+                str(args.workers),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            {**base_env, "BENCH_REFERENCE_DATABASE_URL": libpq(r_url)},
+            args.port + 2,
+            RESULTS / f"{stamp}-reference.log",
+        ),
     }
     targets = {
         "doorstep": load.Target("127.0.0.1", args.port, "/api/v103/leads", {"X-API-KEY": token}),
         "minimal": load.Target("127.0.0.1", args.port + 1, "/leads", {"X-API-KEY": token}),
+        "reference": load.Target("127.0.0.1", args.port + 2, "/leads", {"X-API-KEY": token}),
     }
-    urls = {"doorstep": d_url, "minimal": m_url}
+    urls = {"doorstep": d_url, "minimal": m_url, "reference": r_url}
     runs: list[dict[str, Any]] = []
     try:
         wait_ready(servers["doorstep"], "/healthz")
         wait_ready(servers["minimal"], "/openapi.json")
+        wait_ready(servers["reference"], "/openapi.json")
         first = bodies.BodyMaker(seed=0, tag="smoke").body()
         for side in sides:
             smoke(targets[side], first)
@@ -526,16 +550,19 @@ def main(argv: list[str] | None = None) -> None:
             "errors": sum(r["errors"] for r in mine),
         }
     report["totals"] = totals
-    if len(sides) == 2:
-        ratio = totals["doorstep"]["throughput_rps"] / totals["minimal"]["throughput_rps"]
-        report["ratio"] = round(ratio, 3)
-        print(
-            f"Doorstep {totals['doorstep']['throughput_rps']:.1f} req/s, minimal "
-            f"{totals['minimal']['throughput_rps']:.1f} req/s: ratio {ratio:.1%} "
-            f"(target 80%), errors {totals['doorstep']['errors']} / "
-            f"{totals['minimal']['errors']}",
-            flush=True,
-        )
+    if "doorstep" in totals:
+        for base in ("reference", "minimal"):
+            if base not in totals:
+                continue
+            ratio = totals["doorstep"]["throughput_rps"] / totals[base]["throughput_rps"]
+            report[f"ratio_to_{base}"] = round(ratio, 3)
+            target = " (target 50%)" if base == "reference" else ""
+            print(
+                f"Doorstep {totals['doorstep']['throughput_rps']:.1f} req/s, {base} "
+                f"{totals[base]['throughput_rps']:.1f} req/s: ratio {ratio:.1%}{target}, "
+                f"errors {totals['doorstep']['errors']} / {totals[base]['errors']}",
+                flush=True,
+            )
     problems: list[str] = []
     if "doorstep" in sides:
         time.sleep(0.5)  # failed requests' log rows are written just after their responses
@@ -552,6 +579,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.keep:
         drop_database(d_url)
         drop_database(m_url)
+        drop_database(r_url)
     if problems:
         raise SystemExit("Doorstep lost or mangled leads: " + "; ".join(problems))
 

@@ -130,11 +130,13 @@ class BodyMaker:
         rng = self.rng
         self.n += 1
         r = rng.random()
-        if r < 0.35:
+        # A returning person on one request in ten (issue 14), a new one otherwise; a few new
+        # people share a returning one's phone (grouped by phone).
+        if r < 0.10:
             person = rng.choice(self.people)
             if rng.random() < 0.2:  # matched case-insensitively
                 person = {**person, "email": person["email"].capitalize()}
-        elif r < 0.40:
+        elif r < 0.12:
             person = {**self._person(self.n, "p"), "phone": rng.choice(self.people)["phone"]}
         else:
             person = self._person(self.n, "n")

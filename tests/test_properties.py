@@ -132,15 +132,17 @@ def in_path(raw: str) -> str:
 @SETTINGS
 @given(raw=path_part)
 def test_random_lead_ids_in_api_paths_never_cause_a_server_error(client, owner, big_limit, raw):
+    # "%2F" reaches the router as "/": "/api/v103/leads//" is the collection (405 to GET).
+    allowed = (200, 404, 405) if "/" in raw else (200, 404)
     r = client.get(f"/api/v103/leads/{in_path(raw)}", headers=owner.headers)
-    assert r.status_code in (200, 404), r.text
+    assert r.status_code in allowed, r.text
     if r.status_code == 200:
         assert numbers.is_digits(raw) and r.json()["id"] == int(raw)
     r = client.patch(
         f"/api/v103/leads/{in_path(raw)}", json={"first_name": "Marla"}, headers=owner.headers
     )
-    assert r.status_code in (200, 404), r.text
-    assert r.status_code == 404 or numbers.is_digits(raw)
+    assert r.status_code in allowed, r.text
+    assert r.status_code in (404, 405) or numbers.is_digits(raw)
 
 
 NUMBER_FIELDS = ["office_id", "property_bedrooms", "property_bathrooms", "property_receptions"]
