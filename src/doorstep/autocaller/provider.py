@@ -15,11 +15,9 @@ from typing import Protocol
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.rest import Client
 
-from doorstep.config import get_settings
 from doorstep.models import TelephonySettings
-from doorstep.responder.sms import DEFAULT_TIMEOUT, _RebasedHttpClient, check_twilio_api_url
+from doorstep.responder.sms import DEFAULT_TIMEOUT, twilio_client
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +71,7 @@ class TwilioVoice:
         api_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        base = api_url if api_url is not None else get_settings().twilio_api_url
-        check_twilio_api_url(base)
-        self._client = Client(
-            account_sid, auth_token, http_client=_RebasedHttpClient(base, timeout)
-        )
+        self._client = twilio_client(account_sid, auth_token, api_url, timeout)
 
     def place(self, leg: Leg) -> str:
         try:

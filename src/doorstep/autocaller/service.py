@@ -27,17 +27,7 @@ from doorstep.models.base import utcnow
 log = logging.getLogger(__name__)
 
 JOB_KIND = "autocaller.call"
-OUTCOMES = {
-    "connected": "connected",
-    "no_negotiator": "no negotiator answered",
-    "declined": "the negotiator declined",
-    "no_answer": "the lead did not answer",
-    "busy": "the lead's line was busy",
-    "machine": "voicemail or a machine answered",
-    "failed": "failed",
-    "logged": "recorded, not placed (log-only provider)",
-    "not_called": "not called",
-}
+# Outcomes in words: leads.workflow.CALL_OUTCOMES (the timeline and the reports).
 # Worth another attempt later; a machine answer is not (no repeat within 24 h, Ofcom).
 RETRYABLE = {"no_negotiator", "declined", "no_answer", "busy", "failed"}
 FINAL_LEG_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}

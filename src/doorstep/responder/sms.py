@@ -105,6 +105,14 @@ class _RebasedHttpClient(TwilioHttpClient):
         return super().request(method, url, *args, **kwargs)
 
 
+def twilio_client(account_sid: str, auth_token: str, api_url: str | None, timeout: float) -> Client:
+    """Twilio's official client, reaching DOORSTEP_TWILIO_API_URL (or ``api_url``): texts
+    and calls alike."""
+    base = api_url if api_url is not None else get_settings().twilio_api_url
+    check_twilio_api_url(base)
+    return Client(account_sid, auth_token, http_client=_RebasedHttpClient(base, timeout))
+
+
 class TwilioSms:
     """Twilio Programmable Messaging, with one account's credentials. Cheap to make, so a
     worker can make one for each text rather than share one between threads."""
@@ -117,12 +125,8 @@ class TwilioSms:
         api_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        base = api_url if api_url is not None else get_settings().twilio_api_url
-        check_twilio_api_url(base)
         self.account_sid = account_sid
-        self._client = Client(
-            account_sid, auth_token, http_client=_RebasedHttpClient(base, timeout)
-        )
+        self._client = twilio_client(account_sid, auth_token, api_url, timeout)
 
     def send(self, to_e164: str, body: str, from_: str) -> str:
         if not _E164.fullmatch(to_e164):
