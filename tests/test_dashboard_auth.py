@@ -234,3 +234,13 @@ def test_static_files_are_served_locally(client):
     r = client.get("/static/htmx.min.js")
     assert r.status_code == 200 and "htmx" in r.text[:200]
     assert "unpkg.com" not in client.get("/login").text
+
+
+def test_a_password_longer_than_any_is_wrong_not_cut_to_fit(client, owner):
+    """Sign-in used to cut what was typed to 1,024 characters, so a longest password with
+    anything after it opened the account."""
+    longest = "p" * signin.MAX_PASSWORD
+    user = make_user(owner.account_id, password=longest)
+    token = page_csrf(client)
+    assert _try(client, user.email, longest + "tail", token).status_code == 401
+    sign_in(client, user, longest)

@@ -66,6 +66,11 @@ class ValidationFailed(DoorstepError):
     def field(cls, field: str, reason: str) -> "ValidationFailed":
         return cls({field: [reason]})
 
+    @property
+    def reasons(self) -> str:
+        """Every field's reasons as one text, for a page that shows them in one message."""
+        return " ".join(r for rs in (self.errors or {}).values() for r in rs) or self.message
+
 
 class RateLimited(DoorstepError):
     status_code = 429

@@ -48,7 +48,7 @@ async def login(
     # No request-wide transaction here: signin.attempt reads, hashes with none open, then
     # writes in a short one of its own (see users.signin).
     client = (request.client.host if request.client else "") or ""
-    result = await signin.attempt(email, password[:1024], client, request.headers.get("user-agent"))
+    result = await signin.attempt(email, password, client, request.headers.get("user-agent"))
     if result.token is None:
         headers = {"Retry-After": str(result.retry_after)} if result.retry_after else None
         return render(

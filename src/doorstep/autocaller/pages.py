@@ -74,7 +74,6 @@ def set_telephony(
         telephony.set_telephony(session, user.account_id, data)
     except ValidationFailed as e:
         session.rollback()
-        reasons = " ".join(r for rs in (e.errors or {}).values() for r in rs)
-        return redirect(request, "/automation", reasons, "error")
+        return redirect(request, "/automation", e.reasons, "error")
     name = "Twilio" if provider.strip().lower() == "twilio" else "log only"
     return redirect(request, "/automation", f"Texts and calls now go through {name}.")

@@ -16,7 +16,7 @@ from doorstep.db import SessionDep
 from doorstep.errors import ValidationFailed
 from doorstep.leads import inbox, service, workflow
 from doorstep.leads.api import lead_id_of
-from doorstep.leads.schemas import LEAD_TYPES, SOURCES, LeadUpdate
+from doorstep.leads.schemas import LEAD_TYPES, SOURCES, STATUS_NOTE_MAX, LeadUpdate
 from doorstep.models import Office
 from doorstep.models.base import from_local_input, to_local_input
 from doorstep.numbers import row_id
@@ -75,6 +75,7 @@ def lead_page(
             "next_action_value": to_local_input(lead.next_action_date) or "",
             "stale_evidence": stale_evidence(lead_object),
             "strict_progression": service.strict_progression(session, actor.account_id),
+            "status_note_max": STATUS_NOTE_MAX,
         },
     )
 
@@ -101,8 +102,7 @@ def stale_evidence(lead: dict[str, Any]) -> str | None:
 def _fail(request: Request, session: Session, url: str, e: ValidationFailed) -> Response:
     """Nothing of a refused action is kept; the lead page says why."""
     session.rollback()
-    reasons = [r for rs in (e.errors or {}).values() for r in rs]
-    return redirect(request, url, " ".join(reasons) or e.message, "error")
+    return redirect(request, url, e.reasons, "error")
 
 
 def _update(
@@ -129,8 +129,10 @@ def change_status(
     service.get_lead_model(session, actor, lid)
     if not status_id.strip():
         return redirect(request, f"/leads/{lid}", "Choose the new status.", "error")
-    if len(note) > 1000:
-        return redirect(request, f"/leads/{lid}", "The note is over 1,000 characters.", "error")
+    if len(note) > STATUS_NOTE_MAX:  # LeadUpdate would refuse it as a 500, not a message
+        return redirect(
+            request, f"/leads/{lid}", f"The note is over {STATUS_NOTE_MAX:,} characters.", "error"
+        )
     change = LeadUpdate(status=status_id.strip(), status_note=note.strip() or None)
     return _update(request, session, actor, lid, change, "Status changed.")
 

@@ -97,7 +97,8 @@ TrueFalse = Annotated[bool, BeforeValidator(_true_false)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Str100 = Annotated[str, StringConstraints(max_length=100)]
 Str255 = Annotated[str, StringConstraints(max_length=255)]
-StatusNote = Annotated[str, StringConstraints(max_length=1000)]
+STATUS_NOTE_MAX = 1000
+StatusNote = Annotated[str, StringConstraints(max_length=STATUS_NOTE_MAX)]
 Postcode = Annotated[str, StringConstraints(min_length=2, max_length=10)]
 
 

@@ -320,7 +320,9 @@ def set_status(
 
 
 def strict_progression(session: Session, account_id: int) -> bool:
-    return bool(session.scalar(select(Account.strict_progression).where(Account.id == account_id)))
+    # Through the identity map: a dashboard request has loaded the account already.
+    account = session.get(Account, account_id)
+    return bool(account and account.strict_progression)
 
 
 def set_office(session: Session, actor: Actor, lead: Lead, office_id: int) -> bool:

@@ -135,8 +135,7 @@ def answer_questionnaire(
     except ValidationFailed as e:
         session.rollback()
         ctx = _context(session, token, opened, None, values)
-        reasons = [r for rs in (e.errors or {}).values() for r in rs]
-        ctx["problem"] = " ".join(reasons) or e.message
+        ctx["problem"] = e.reasons
         return _page(request, ctx, 422)
     ctx = _context(session, token, opened) | {"state": "thanks", "pairs": checked.pairs}
     ctx["linked"] = done.linked

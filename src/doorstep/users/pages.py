@@ -112,8 +112,7 @@ def _user_action(
         action(user)
     except ValidationFailed as e:
         session.rollback()
-        reasons = [r for rs in (e.errors or {}).values() for r in rs]
-        return redirect(request, "/users", " ".join(reasons) or e.message, "error")
+        return redirect(request, "/users", e.reasons, "error")
     return redirect(request, "/users", done.format(email=user.email))
 
 
@@ -197,8 +196,7 @@ def reset_password(
         }
     except ValidationFailed as e:
         session.rollback()
-        reasons = [r for rs in (e.errors or {}).values() for r in rs]
-        return redirect(request, "/users", " ".join(reasons), "error")
+        return redirect(request, "/users", e.reasons, "error")
     return _users_page(request, session, admin, link=link)
 
 

@@ -119,8 +119,8 @@ def _check_role(
 def password_errors(password: str) -> dict[str, list[str]]:
     if len(password or "") < MIN_PASSWORD:
         return {"password": [f"The password must be at least {MIN_PASSWORD} characters."]}
-    if len(password) > 1024:
-        return {"password": ["The password must be at most 1,024 characters."]}
+    if len(password) > signin.MAX_PASSWORD:
+        return {"password": [f"The password must be at most {signin.MAX_PASSWORD:,} characters."]}
     return {}
 
 
