@@ -8,6 +8,7 @@ and restarted while clients keep creating leads."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -98,7 +99,7 @@ def wait_for(check: Any, seconds: float = 30) -> None:
 def test_a_database_outage_is_503_with_retry_after_and_the_server_recovers_by_itself():
     with pg_cluster() as pg:
         env = {
-            **__import__("os").environ,
+            **os.environ,
             "DOORSTEP_DATABASE_URL": pg.url,
             "DOORSTEP_LOG_LEVEL": "WARNING",
         }

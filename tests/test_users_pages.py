@@ -10,7 +10,7 @@ from sqlalchemy import select
 from doorstep import db
 from doorstep.models import User
 from doorstep.users import signin
-from tests.factories import PASSWORD, make_user, page_csrf, post_form, sign_in
+from tests.factories import PASSWORD, UserInfo, make_user, page_csrf, post_form, sign_in
 
 
 def admin_in(client, agency):
@@ -84,7 +84,7 @@ def test_an_admin_adds_a_user_with_a_first_password(client, second_client, owner
     assert r.status_code == 303
     sign_in(
         second_client,
-        type("U", (), {"email": "lead@agency.co.uk", "password": "first-password-1"})(),
+        UserInfo(0, 0, "lead@agency.co.uk", "first-password-1", ""),
     )
     assert second_client.get("/reports").status_code == 200
 
@@ -156,7 +156,7 @@ def test_reset_password_and_sign_out_everywhere_end_the_users_sessions(
     )
     assert r.status_code == 303
     assert second_client.get("/leads", follow_redirects=False).status_code == 303
-    sign_in(second_client, type("U", (), {"email": agent.email, "password": "reset-by-admin-1"})())
+    sign_in(second_client, UserInfo(0, 0, agent.email, "reset-by-admin-1", ""))
     # Empty: a link for them instead, and their sessions end.
     r = post_form(client, f"/users/{agent.id}/reset-password", {}, "/users")
     assert r.status_code == 200 and "Password reset link for" in r.text
@@ -251,7 +251,7 @@ def test_the_command_line_manages_users(engine, client, owner):
     assert set_password_by_link(client, path, "set-by-the-link").status_code == 303
     out = _cli("update", "cli@agency.co.uk", "--role", "leader", "--phone", "07986 000000")
     assert out["role"] == "leader" and out["phone"] == "+447986000000"
-    sign_in(client, type("U", (), {"email": "cli@agency.co.uk", "password": "set-by-the-link"})())
+    sign_in(client, UserInfo(0, 0, "cli@agency.co.uk", "set-by-the-link", ""))
     assert _cli("sign-out", str(made["id"]))["sessions_ended"] == 1
     assert client.get("/leads", follow_redirects=False).status_code == 303
     assert _cli("disable", "cli@agency.co.uk")["disabled"] is True
@@ -263,9 +263,7 @@ def test_the_command_line_manages_users(engine, client, owner):
     assert _cli("unlock", "cli@agency.co.uk")["failures_forgotten"] == 3
     out = _cli("reset-password", "cli@agency.co.uk", stdin="typed-at-the-prompt\n")
     assert out["email"] == "cli@agency.co.uk"
-    sign_in(
-        client, type("U", (), {"email": "cli@agency.co.uk", "password": "typed-at-the-prompt"})()
-    )
+    sign_in(client, UserInfo(0, 0, "cli@agency.co.uk", "typed-at-the-prompt", ""))
     assert "/invite/" in _cli("reset-password", "cli@agency.co.uk", "--link")["reset_url"]
     listed = _cli("list", "--account", str(owner.account_id))["users"]
     assert [u["email"] for u in listed] == ["cli@agency.co.uk"]

@@ -129,21 +129,21 @@ def update(
 @app.command("disable")
 def disable(user: UserArg, as_json: bool = JsonOpt) -> None:
     """Disable a user: every session ends at once and sign-in is refused."""
-    with session() as s:
-        found = _find(s, user)
-        service.set_disabled(s, found.account_id, found.id, True)
-        out = _describe(s, found)
-    emit(out, as_json, f"Disabled {out['email']} and signed them out everywhere.")
+    _set_disabled(user, True, as_json, "Disabled {email} and signed them out everywhere.")
 
 
 @app.command("enable")
 def enable(user: UserArg, as_json: bool = JsonOpt) -> None:
     """Let a disabled user sign in again."""
+    _set_disabled(user, False, as_json, "Enabled {email}.")
+
+
+def _set_disabled(user: str, disabled: bool, as_json: bool, done: str) -> None:
     with session() as s:
         found = _find(s, user)
-        service.set_disabled(s, found.account_id, found.id, False)
+        service.set_disabled(s, found.account_id, found.id, disabled)
         out = _describe(s, found)
-    emit(out, as_json, f"Enabled {out['email']}.")
+    emit(out, as_json, done.format(email=out["email"]))
 
 
 @app.command("reset-password")
