@@ -23,13 +23,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def live_server(
+    workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     command = [
         sys.executable, "-m", "uvicorn", "doorstep.app:create_app", "--factory",
         "--port", str(port), "--workers", str(workers), "--log-level", "warning",
     ]  # fmt: skip
-    with _running(command, port, _env()) as proc:
+    with _running(command, port, {**_env(), **(env or {})}) as proc:
         yield f"http://127.0.0.1:{port}", proc
 
 
@@ -57,6 +59,7 @@ def _env() -> dict[str, str]:
         # runs on the machine, and requests queue on the pool rather than fail.
         "DOORSTEP_DB_POOL_SIZE": "5",
         "DOORSTEP_DB_MAX_OVERFLOW": "5",
+        "DOORSTEP_DB_ASYNC_POOL_SIZE": "5",
     }
 
 

@@ -18,7 +18,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from doorstep import __version__, db, openapi, retention
+from doorstep import __version__, db, openapi, pg, retention
 from doorstep.auth import keys
 from doorstep.auth import pages as auth_pages
 from doorstep.auth.dashboard import LoginRequired
@@ -186,9 +186,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.worker = worker
     if worker:
         worker.start()
+    # PostgreSQL: the create path's asyncpg pool, on this process's loop (pg.py).
+    app.state.pg_pool = await pg.open_pool()
     try:
         yield
     finally:
+        await pg.close_pool(app.state.pg_pool)
+        app.state.pg_pool = None
         if worker:
             worker.stop()
         if pruner:

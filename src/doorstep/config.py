@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     # workers holds N * (pool_size + max_overflow); keep that under max_connections.
     db_pool_size: int = 20
     db_max_overflow: int = 0
+    # PostgreSQL: POST /leads with a secret token runs on the event loop through asyncpg
+    # (leads/create_pg.py), one statement for the whole create; its pool holds up to
+    # db_async_pool_size connections per process, beside the pool above. False: every
+    # request takes the thread path (SQLAlchemy and psycopg), as on SQLite.
+    db_async: bool = True
+    db_async_pool_size: int = Field(8, ge=1)
     rate_limit_per_minute: int = 600
     # A publishable token (a key in a web page) also limits each client address to this many
     # requests a minute, unless the token sets its own (0 = unlimited): one visitor's script

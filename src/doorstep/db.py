@@ -222,11 +222,18 @@ async def _request_session() -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(_request_session, scope="function")]
 
 
+class Unavailable(Exception):
+    """The database could not serve a request made outside SQLAlchemy (the asyncpg create
+    path, pg.py): raised from the driver's own error, answered like SQLAlchemy's."""
+
+
 def unavailable(error: BaseException) -> bool:
     """Whether an error means the database cannot serve just now (down, restarting, failing
     over, the connection lost, no connection free in the pool, SQLite's file locked), so the
     same request may succeed if sent again shortly: a 503, not a 500."""
     if isinstance(error, exc.TimeoutError | exc.DisconnectionError):
+        return True
+    if isinstance(error, Unavailable):
         return True
     if isinstance(error, exc.DBAPIError):
         return error.connection_invalidated or isinstance(

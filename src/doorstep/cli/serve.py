@@ -129,10 +129,13 @@ def _fit_pool(workers: int) -> None:
             f"Could not read PostgreSQL's connection limit ({e}); pools left as set.", err=True
         )
         return
+    # The create path's asyncpg pool (pg.py) is a fixed number of connections beside the
+    # SQLAlchemy pool, counted with its overflow.
+    fixed = settings.db_max_overflow + (settings.db_async_pool_size if settings.db_async else 0)
     result = pool_budget.fit(
         workers,
         settings.db_pool_size,
-        settings.db_max_overflow,
+        fixed,
         available,
         # Set in the environment or .env: the operator's choice, kept.
         explicit="db_pool_size" in settings.model_fields_set,

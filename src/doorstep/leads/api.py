@@ -13,7 +13,7 @@ from doorstep import idempotency
 from doorstep.auth.api_key import Api, Call
 from doorstep.errors import ValidationFailed
 from doorstep.http import NUL_REASON, has_nul, validate
-from doorstep.leads import examples, service
+from doorstep.leads import create_pg, examples, service
 from doorstep.leads.schemas import LeadCreate, LeadUpdate
 from doorstep.leads.serialize import LEAD_KEYS, LeadObject, read_lead
 from doorstep.models import Lead
@@ -69,6 +69,7 @@ def create_and_respond(
         idempotency.store(session, claim, 200, out.decode())
     request.state.lead_id = lead.id
     metrics.LEADS_CREATED.labels(type=lead.values["type"], source=lead.values["source"]).inc()
+    metrics.CREATE_PATH.labels(path="thread").inc()
     return JSON(out)
 
 
@@ -87,6 +88,9 @@ async def create_lead(request: Request, api: Api) -> JSON:
     """Create a lead. Routed by `office_id`, else by postcode (see the routing rules);
     grouped with the person's earlier leads by email or UK-normalised phone.
     Send `Idempotency-Key` to make retries safe."""
+    if create_pg.takes(request, api.key):
+        created = await create_pg.create(request, api.key, request.app.state.pg_pool)
+        return JSON(created.body)
     return await api.run(
         lambda call: create_and_respond(request, call, LeadCreate, "homepage"),
         body=True,

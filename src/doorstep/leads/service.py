@@ -38,15 +38,11 @@ from doorstep.statements import Statement
 from doorstep.statuses import service as statuses
 
 
-def _lock_person(conn: Connection, account_id: int, keys: list[str]) -> None:
-    """Serialise creates for the same person so exactly one becomes the group's parent.
-
-    PostgreSQL: transaction-scoped advisory locks, taken in a fixed order (no deadlocks) by
-    one statement, which evaluates its select list left to right.
-    SQLite: every transaction already begins IMMEDIATE, so writers are serialised."""
-    if conn.dialect.name != "postgresql":
-        return
-    ids = sorted(
+def person_lock_ids(account_id: int, email: str, phone_norm: str | None) -> list[int]:
+    """The advisory lock ids of a person (email, and phone if any), sorted: every path that
+    creates leads on PostgreSQL takes these, in this order (no deadlocks)."""
+    keys = [f"e:{email}"] + ([f"p:{phone_norm}"] if phone_norm else [])
+    return sorted(
         {
             int.from_bytes(
                 hashlib.blake2b(f"{account_id}:{k}".encode(), digest_size=8).digest(),
@@ -56,6 +52,16 @@ def _lock_person(conn: Connection, account_id: int, keys: list[str]) -> None:
             for k in keys
         }
     )
+
+
+def _lock_person(conn: Connection, ids: list[int]) -> None:
+    """Serialise creates for the same person so exactly one becomes the group's parent.
+
+    PostgreSQL: transaction-scoped advisory locks, taken in a fixed order (no deadlocks) by
+    one statement, which evaluates its select list left to right.
+    SQLite: every transaction already begins IMMEDIATE, so writers are serialised."""
+    if conn.dialect.name != "postgresql":
+        return
     _LOCKS[len(ids)].run(conn, {f"k{i}": lock_id for i, lock_id in enumerate(ids)})
 
 
@@ -110,8 +116,8 @@ _INSERT = (
 # Columns a create does not fill stay null: only those it fills are sent, which keeps the
 # statement within psycopg's cache of parsed queries (50 parameters, see the test), unless
 # before_insert had the chance to fill any column.
-_COLUMNS = tuple(c.key for c in _leads.columns if c.key not in ("id", "is_parent", "parent_id"))
-_UNKNOWN = dict.fromkeys(_COLUMNS)
+LEAD_COLUMNS = tuple(c.key for c in _leads.columns if c.key not in ("id", "is_parent", "parent_id"))
+UNKNOWN_VALUES = dict.fromkeys(LEAD_COLUMNS)
 
 
 @lru_cache(maxsize=8)
@@ -149,37 +155,32 @@ class NewLead:
         return self._object
 
 
-def create_lead(
-    session: Session,
-    actor: Actor,
-    data: LeadCreate,
-    *,
-    default_source: str = "homepage",
-    before_insert: Callable[[Lead], None] | None = None,
-) -> NewLead:
-    """Route, group and store a new lead (not committed). ``before_insert`` may fill in
-    fields of the lead (the valuation's estimates) before it is stored."""
-    account_id = actor.account_id
+def choose_route(session: Session, actor: Actor, data: LeadCreate) -> routing.Route:
+    """The office a new lead goes to: the one it names (422 if not the account's), else by
+    its routing postcode."""
     if data.office_id is not None:
-        name = office_name(session, account_id, data.office_id)
+        name = office_name(session, actor.account_id, data.office_id)
         if name is None:
-            raise ValidationFailed.field(
-                "office_id", f"There is no office {data.office_id} in your account."
-            )
-        route = routing.Route(data.office_id, None, "explicit", office_name=name)
-    else:
-        pc = routing.routing_postcode(data.type, data.postcode, data.advert_postcode)
-        route = routing.route(session, account_id, pc, version=actor.routing_version)
+            raise no_such_office(data.office_id)
+        return routing.Route(data.office_id, None, "explicit", office_name=name)
+    pc = routing.routing_postcode(data.type, data.postcode, data.advert_postcode)
+    return routing.route(session, actor.account_id, pc, version=actor.routing_version)
 
+
+def no_such_office(office_id: int) -> ValidationFailed:
+    return ValidationFailed.field("office_id", f"There is no office {office_id} in your account.")
+
+
+def lead_values(
+    actor: Actor, data: LeadCreate, route: routing.Route, default_source: str
+) -> dict[str, Any]:
+    """The columns a new lead is stored with (grouping, id and estimates aside)."""
     email = normalise_email(data.email)
     phone_norm, phone_callable = normalise_phone(data.phone)
-    conn = session.connection()
-    _lock_person(conn, account_id, [f"e:{email}"] + ([f"p:{phone_norm}"] if phone_norm else []))
-
     now = utcnow()
-    values: dict[str, Any] = {
+    return {
         **data.model_dump(exclude={"office_id", "source", "international"}),
-        "account_id": account_id,
+        "account_id": actor.account_id,
         "office_id": route.office_id,
         "out_of_area_distance": route.out_of_area_distance,
         "status_id": NEW_STATUS_ID,
@@ -194,15 +195,39 @@ def create_lead(
         "created_by_token_id": actor.token_id,
         "created_by_user_id": actor.user_id,
     }
+
+
+def create_lead(
+    session: Session,
+    actor: Actor,
+    data: LeadCreate,
+    *,
+    default_source: str = "homepage",
+    before_insert: Callable[[Lead], None] | None = None,
+) -> NewLead:
+    """Route, group and store a new lead (not committed). ``before_insert`` may fill in
+    fields of the lead (the valuation's estimates) before it is stored."""
+    account_id = actor.account_id
+    route = choose_route(session, actor, data)
+    values = lead_values(actor, data, route, default_source)
+    conn = session.connection()
+    _lock_person(
+        conn, person_lock_ids(account_id, values["email_normalized"], values["phone_normalized"])
+    )
     if before_insert is not None:
         lead = Lead(**values)
         before_insert(lead)
-        values = {k: getattr(lead, k) for k in _COLUMNS}
+        values = {k: getattr(lead, k) for k in LEAD_COLUMNS}
     ((lead_id, is_parent, parent_id),) = _insert(tuple(values)).run(
         conn,
-        {**values, "group_account_id": account_id, "group_email": email, "group_phone": phone_norm},
+        {
+            **values,
+            "group_account_id": account_id,
+            "group_email": values["email_normalized"],
+            "group_phone": values["phone_normalized"],
+        },
     )
-    values = {**_UNKNOWN, **values, "id": lead_id, "is_parent": bool(is_parent)}
+    values = {**UNKNOWN_VALUES, **values, "id": lead_id, "is_parent": bool(is_parent)}
     values["parent_id"] = parent_id
     account_name = actor.account_name
     if account_name is None:

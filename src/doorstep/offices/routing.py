@@ -153,6 +153,19 @@ def route(
     return _route(session, table, parts, locate=True)
 
 
+def known_route(account_id: int, version: int, postcode: str | None) -> Route | None:
+    """The route ``route`` would give, when this process has it already (the account's
+    table at this version, and the postcode routed before); None when it needs the
+    database. For the create path on the event loop (leads/create_pg.py)."""
+    cached = _tables.get(account_id)
+    if cached is None or cached[0] != version:
+        return None
+    parts = routing_parts(postcode)
+    if not parts:
+        return cached[1].default
+    return _routed.get((account_id, version, parts))
+
+
 def _route(
     session: Session, table: AccountRouting, parts: tuple[str, ...], *, locate: bool
 ) -> Route:

@@ -31,6 +31,9 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 LEADS_CREATED = Counter("doorstep_leads_created_total", "Leads created", ["type", "source"])
+# Which way POST /leads went: "async" (asyncpg on the event loop, PostgreSQL) or "thread"
+# (SQLAlchemy on a database thread: SQLite, publishable keys, Idempotency-Key, valuations).
+CREATE_PATH = Counter("doorstep_lead_create_path_total", "Lead creates by code path", ["path"])
 
 
 def registry() -> CollectorRegistry:

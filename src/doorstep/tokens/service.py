@@ -220,8 +220,7 @@ class Admission:
 # PostgreSQL: find the live token and count the request in one statement (one round trip).
 # set_config(..., true) turns synchronous commit off for this statement's own transaction:
 # a counter is bookkeeping, it need not wait for the WAL flush.
-_ADMIT_PG = Statement(
-    """
+ADMIT_PG_SQL = """
     WITH token AS (
         SELECT t.id, t.account_id, a.name,
             coalesce(t.rate_limit_per_minute, :default_limit) AS lim, a.routing_version,
@@ -244,7 +243,7 @@ _ADMIT_PG = Statement(
         set_config('synchronous_commit', 'off', true)
     FROM token
     """
-)
+_ADMIT_PG = Statement(ADMIT_PG_SQL)
 # SQLite (no data-modifying CTEs): the same in two statements.
 _FIND = Statement(
     """
@@ -266,9 +265,8 @@ _COUNT = Statement(
     RETURNING count
     """
 )
-_WINDOW = Statement(
-    'SELECT count FROM rate_counters WHERE token_id = :token_id AND "window" = :window'
-)
+WINDOW_SQL = 'SELECT count FROM rate_counters WHERE token_id = :token_id AND "window" = :window'
+_WINDOW = Statement(WINDOW_SQL)
 
 
 def admit(
@@ -292,14 +290,8 @@ def admit(
     if not secret and token_hash is None:
         return None
     now = time.time() if now is None else now
-    window = int(now // 60)
-    weight = 1 - (now % 60) / 60  # of the last window, still inside the last 60 seconds
-    params = {
-        "token_hash": token_hash or hash_token(secret),
-        "default_limit": default_limit,
-        "window": window,
-        "weight": weight,
-    }
+    params = admission_params(token_hash or hash_token(secret), default_limit, now)
+    window, weight = params["window"], params["weight"]
     if conn.dialect.name == "postgresql":
         rows = _ADMIT_PG.run(conn, params)
         if not rows:
@@ -321,20 +313,31 @@ def admit(
             count = counted[0][0] if counted else None
     wait = 0
     if limit > 0 and count is None:
-        wait = _retry_after(conn, token_id, limit, now)
+        counts = {
+            w: (rows[0][0] if rows else 0)
+            for w in (window - 1, window)
+            for rows in [_WINDOW.run(conn, {"token_id": token_id, "window": w})]
+        }
+        wait = retry_after(counts, limit, now)
     return Admission(
         token_id, account_id, account_name, limit, wait, version, bool(publishable), address_limit
     )
 
 
-def _retry_after(conn: Direct, token_id: int, limit: int, now: float) -> int:
-    """Seconds until one more request fits, if none is admitted meanwhile (refused only)."""
-    window = int(now // 60)
-    counts = {
-        w: (rows[0][0] if rows else 0)
-        for w in (window - 1, window)
-        for rows in [_WINDOW.run(conn, {"token_id": token_id, "window": w})]
+def admission_params(token_hash: str, default_limit: int, now: float) -> dict[str, Any]:
+    """The parameters of ``ADMIT_PG_SQL`` (and of SQLite's statements) for a request now."""
+    return {
+        "token_hash": token_hash,
+        "default_limit": default_limit,
+        "window": int(now // 60),
+        # Of the last window, the share still inside the last 60 seconds.
+        "weight": 1 - (now % 60) / 60,
     }
+
+
+def retry_after(counts: dict[int, int], limit: int, now: float) -> int:
+    """Seconds until one more request fits, if none is admitted meanwhile (refused only):
+    ``counts`` has the admitted requests of the current window and the last."""
     for wait in range(1, 121):
         later = now + wait
         w = int(later // 60)

@@ -1,0 +1,266 @@
+"""POST /leads on PostgreSQL: the whole create in two statements, on the event loop.
+
+The thread path (auth.api_key, leads.service.create_lead) runs eight statements in two
+transactions through SQLAlchemy on a database thread. Here, through asyncpg (pg.py):
+
+1. The admission, outside any transaction: the token found and the request counted against
+   its limit, in one statement (the same SQL as the thread path's, tokens.service).
+2. The body checked and the lead routed in Python: the account's routing table and the
+   postcode's route are cached per process and routing version (offices.routing); a miss
+   is worked out once on a database thread.
+3. One statement, its own transaction, committed before the response is sent: the person's
+   advisory locks and group look-up (``doorstep_person_group``, migration 0018, which sees
+   every lead committed by a create that held the locks first), the lead, its
+   ``lead.event`` job (the Lead Responder's, the webhooks' and the autocaller's work) and
+   the request-log row.
+
+Every guarantee of the thread path holds, proved by the same tests run on both paths
+(tests/test_concurrency.py, test_create_pg.py): one parent for a person's simultaneous
+creates (the same lock ids as the thread path, so both may run side by side), the rate
+limit exact across processes (the same shared counter), a log row for every request, and a
+200 only once the lead, its job and its log row are committed.
+
+Publishable keys (origin and per-address checks), ``Idempotency-Key`` (the key row is
+claimed in the create's transaction) and the valuation endpoint take the thread path."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import Request
+from sqlalchemy import Table
+
+from doorstep import db, pg
+from doorstep.auth.principal import Actor
+from doorstep.config import get_settings
+from doorstep.errors import DoorstepError, PayloadTooLarge, RateLimited, Unauthorized, is_row_id
+from doorstep.http import parse_body, validate
+from doorstep.jobs import queue, registry
+from doorstep.leads import events, serialize
+from doorstep.leads.schemas import LeadCreate
+from doorstep.leads.serialize import iso
+from doorstep.leads.service import (
+    LEAD_COLUMNS,
+    UNKNOWN_VALUES,
+    choose_route,
+    lead_values,
+    no_such_office,
+    person_lock_ids,
+)
+from doorstep.models import RequestLog
+from doorstep.models.base import utcnow
+from doorstep.models.status import NEW_STATUS_NAME
+from doorstep.offices import routing
+from doorstep.ops import metrics
+from doorstep.tokens import service as tokens
+from doorstep.tokens.browser import PAGE_KEY_PREFIX
+
+
+def numbered(sql: str, names: list[str]) -> str:
+    """``:name`` placeholders as asyncpg's ``$n``, numbered in the order of ``names``."""
+    for i, name in enumerate(names, 1):
+        sql = sql.replace(f":{name}", f"${i}")
+    return sql
+
+
+_ADMIT_NAMES = ["token_hash", "default_limit", "window", "weight"]
+_ADMIT = numbered(tokens.ADMIT_PG_SQL, _ADMIT_NAMES)
+_WINDOW = numbered(tokens.WINDOW_SQL, ["token_id", "window"])
+_OFFICE = "SELECT name FROM offices WHERE id = $1 AND account_id = $2"
+
+
+def _columns(table: Any, skip: tuple[str, ...] = ()) -> list[str]:
+    assert isinstance(table, Table)
+    return [c.key for c in table.columns if c.key not in ("id", *skip)]
+
+
+_LOG_COLUMNS = _columns(RequestLog.__table__, ("lead_id",))
+_JOB = ["kind", "account_id", "run_at", "state", "attempts", "max_attempts", "created_at"]
+
+
+def _create_sql() -> str:
+    n = 0
+
+    def params(count: int) -> list[str]:
+        nonlocal n
+        out = [f"${i}" for i in range(n + 1, n + count + 1)]
+        n += count
+        return out
+
+    group = params(4)
+    lead = params(len(LEAD_COLUMNS))
+    (payload,) = params(1)
+    job = params(len(_JOB))
+    log = params(len(_LOG_COLUMNS))
+    # VALUES, not SELECT: each parameter takes its type from the column it fills.
+    return f"""
+WITH grp AS MATERIALIZED (
+    SELECT doorstep_person_group({group[0]}, {group[1]}, {group[2]}, {group[3]}) AS parent_id
+), lead AS (
+    INSERT INTO leads ({", ".join(LEAD_COLUMNS)}, is_parent, parent_id)
+    VALUES ({", ".join(lead)},
+        (SELECT parent_id IS NULL FROM grp), (SELECT parent_id FROM grp))
+    RETURNING id, is_parent, parent_id
+), job AS (
+    INSERT INTO jobs ({", ".join(_JOB)}, lead_id, payload)
+    VALUES ({", ".join(job)}, (SELECT id FROM lead),
+        (SELECT jsonb_set({payload}::jsonb, '{{lead}}', ({payload}::jsonb -> 'lead')
+            || jsonb_build_object('id', id, 'is_parent', is_parent, 'parent_id', parent_id))
+         FROM lead))
+), logged AS (
+    INSERT INTO request_logs ({", ".join(_LOG_COLUMNS)}, lead_id)
+    VALUES ({", ".join(log)}, (SELECT id FROM lead))
+)
+SELECT id, is_parent, parent_id FROM lead
+"""
+
+
+_CREATE = _create_sql()
+
+
+class Response:
+    """The lead object, rendered: built by ``create`` for api.create_lead to send."""
+
+    def __init__(self, body: bytes, lead: dict[str, Any]) -> None:
+        self.body = body
+        self.lead = lead
+
+
+def takes(request: Request, key: str) -> bool:
+    """Whether this create can take this path (else the thread path's checks are needed)."""
+    return (
+        getattr(request.app.state, "pg_pool", None) is not None
+        and not key.startswith((tokens.PUBLISHABLE_PREFIX, PAGE_KEY_PREFIX))
+        and "idempotency-key" not in request.headers
+    )
+
+
+async def create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
+    """Admit, check, route and store a lead; the lead object. Raises the API's errors (401,
+    429, 415, 413, 400, 422) and, when the database cannot serve, ``db.Unavailable``."""
+    try:
+        return await _create(request, key, pool)
+    except Exception as e:
+        if pg.unavailable(e):
+            raise db.Unavailable(f"{type(e).__name__}: {e}") from e
+        raise
+
+
+async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
+    raw: bytes | PayloadTooLarge
+    try:
+        raw = await request.body()
+    except PayloadTooLarge as e:
+        raw = e  # raised after the key is checked, so the request is logged
+    settings = get_settings()
+    params = tokens.admission_params(
+        tokens.hash_token(key), settings.rate_limit_per_minute, time.time()
+    )
+    conn: asyncpg.Connection | None = None
+    try:
+        conn = await pool.acquire(timeout=pg.ACQUIRE_TIMEOUT)
+        try:
+            row = await conn.fetchrow(_ADMIT, *[params[k] for k in _ADMIT_NAMES])
+        except Exception as e:
+            if not pg.closed(e):
+                raise
+            # Closed under us since its last use (a database restart): once more on a
+            # fresh connection. The statement did not run on the closed one, and the
+            # pool's other idle connections were closed by the same restart: they are
+            # replaced as they are next taken.
+            await pool.expire_connections()
+            await pg.release(pool, conn, broken=True)
+            conn = None
+            conn = await pool.acquire(timeout=pg.ACQUIRE_TIMEOUT)
+            row = await conn.fetchrow(_ADMIT, *[params[k] for k in _ADMIT_NAMES])
+        if row is None:
+            raise Unauthorized("Invalid or revoked API key.")
+        token_id, account_id, account_name, limit, version, count = tuple(row)[:6]
+        state = request.state
+        state.token_id, state.account_id = token_id, account_id  # logged from here on
+        if limit > 0 and count is None:
+            counts = {}
+            for w in (params["window"] - 1, params["window"]):
+                counts[w] = await conn.fetchval(_WINDOW, token_id, w) or 0
+            wait = tokens.retry_after(counts, limit, time.time())
+            raise RateLimited(
+                f"Rate limit of {limit} requests a minute exceeded; retry in {wait} s.",
+                headers={"Retry-After": str(wait)},
+            )
+        data = validate(LeadCreate, parse_body(request.headers.get("content-type"), raw))
+        actor = Actor(
+            account_id=account_id,
+            token_id=token_id,
+            account_name=account_name,
+            routing_version=version,
+        )
+        route = await _route(conn, actor, data)
+        values = lead_values(actor, data, route, "homepage")
+        values = {**UNKNOWN_VALUES, **values}
+        lead = serialize.from_values(
+            {**values, "id": 0, "is_parent": True, "parent_id": None},
+            route.office_name,
+            account_name,
+            NEW_STATUS_NAME,
+        )
+        now = values["created_at"]
+        event = {"type": events.LEAD_CREATED, "timestamp": iso(now), "lead": lead, "detail": {}}
+        log = {**state.log_entry(200), "created_at": utcnow()}
+        row = await conn.fetchrow(
+            _CREATE,
+            account_id,
+            values["email_normalized"],
+            values["phone_normalized"],
+            person_lock_ids(account_id, values["email_normalized"], values["phone_normalized"]),
+            *[values[c] for c in LEAD_COLUMNS],
+            event,
+            "lead.event",
+            account_id,
+            now,
+            "pending",
+            0,
+            registry.max_attempts("lead.event"),
+            now,
+            *[log[c] for c in _LOG_COLUMNS],
+        )
+    except BaseException as e:
+        if conn is not None:
+            await pg.release(pool, conn, broken=not isinstance(e, DoorstepError))
+            conn = None
+        raise
+    finally:
+        if conn is not None:
+            await pg.release(pool, conn)
+    lead_id, is_parent, parent_id = row
+    lead["id"], lead["is_parent"], lead["parent_id"] = lead_id, is_parent, parent_id
+    state.logged = True
+    state.lead_id = lead_id
+    queue.nudge()  # an in-process worker takes the lead's job at once
+    metrics.LEADS_CREATED.labels(type=lead["type"], source=lead["source"]).inc()
+    metrics.CREATE_PATH.labels(path="async").inc()
+    return Response(orjson.dumps(lead), lead)
+
+
+async def _route(conn: asyncpg.Connection, actor: Actor, data: LeadCreate) -> routing.Route:
+    if data.office_id is not None:
+        name = None
+        if is_row_id(data.office_id):
+            name = await conn.fetchval(_OFFICE, data.office_id, actor.account_id)
+        if name is None:
+            raise no_such_office(data.office_id)
+        return routing.Route(data.office_id, None, "explicit", office_name=name)
+    pc = routing.routing_postcode(data.type, data.postcode, data.advert_postcode)
+    assert actor.routing_version is not None
+    known = routing.known_route(actor.account_id, actor.routing_version, pc)
+    if known is not None:
+        return known
+    # Not routed by this process yet: worked out once, on a database thread.
+    return await db.in_thread(_route_in_session, actor, data)
+
+
+def _route_in_session(actor: Actor, data: LeadCreate) -> routing.Route:
+    with db.session_factory()() as session:
+        return choose_route(session, actor, data)

@@ -1,0 +1,180 @@
+"""The asyncpg create path (leads/create_pg.py) on PostgreSQL: taken when it can be, and then
+storing exactly what the thread path stores: the lead, its group, its lead.event job and its
+request-log row, committed together; its errors answered and logged as the thread path's.
+
+The simultaneous-create, idempotency, rate-limit and crash guarantees are proved for both
+paths against a live server in test_concurrency.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+from sqlalchemy import select
+
+from doorstep.config import get_settings
+from doorstep.models import Job, Lead, RateCounter, RequestLog
+from tests.conftest import IS_POSTGRES, lead_body, make_agency
+
+pytestmark = pytest.mark.skipif(not IS_POSTGRES, reason="the asyncpg path is PostgreSQL's")
+
+LEADS = "/api/v103/leads"
+
+
+def creates(path: str) -> float:
+    return REGISTRY.get_sample_value("doorstep_lead_create_path_total", {"path": path}) or 0.0
+
+
+def post(client: TestClient, headers: dict[str, str], **body: Any) -> Any:
+    return client.post(LEADS, json=lead_body(**body), headers=headers)
+
+
+def test_a_create_with_a_secret_key_takes_the_async_path(client, owner):
+    before = creates("async"), creates("thread")
+    assert post(client, owner.headers).status_code == 200
+    assert (creates("async"), creates("thread")) == (before[0] + 1, before[1])
+
+
+@pytest.mark.parametrize("why", ["idempotency-key", "db_async off"])
+def test_the_thread_path_serves_what_the_async_path_does_not(why, app, owner, monkeypatch):
+    headers = dict(owner.headers)
+    if why == "idempotency-key":
+        headers["Idempotency-Key"] = "k-1"
+    else:
+        monkeypatch.setenv("DOORSTEP_DB_ASYNC", "false")
+        get_settings.cache_clear()
+    try:
+        with TestClient(app) as client:
+            before = creates("async"), creates("thread")
+            assert post(client, headers).status_code == 200
+            assert (creates("async"), creates("thread")) == (before[0], before[1] + 1)
+    finally:
+        get_settings.cache_clear()
+
+
+def _stored(session, lead_id: int) -> tuple[Lead, Job, RequestLog]:
+    lead = session.get(Lead, lead_id)
+    job = session.scalars(select(Job).where(Job.lead_id == lead_id)).one()
+    log = session.scalars(
+        select(RequestLog).where(RequestLog.lead_id == lead_id, RequestLog.method == "POST")
+    ).one()
+    return lead, job, log
+
+
+def test_both_paths_store_the_same_lead_job_and_log_row(client, owner, session):
+    body = {
+        "meta": {"b": "2", "a": "1"},
+        "questionnaire": {"1": ["Pets?", "No"]},
+        "appointment_availability": {"hours": ["2026-01-01T08:00:00.000Z"]},
+        "property_bedrooms": 3,
+        "utm_source": "portal",
+        "postcode": "NG1 5FS",
+    }
+    fast = post(client, owner.headers, email="fast@example.com", phone="07700900111", **body)
+    slow = post(
+        client,
+        {**owner.headers, "Idempotency-Key": "same"},
+        email="slow@example.com",
+        phone="07700900222",
+        **body,
+    )
+    assert fast.status_code == slow.status_code == 200
+    a, b = fast.json(), slow.json()
+    differ = {"id", "created_at", "email", "phone"}
+    assert {k: v for k, v in a.items() if k not in differ} == {
+        k: v for k, v in b.items() if k not in differ
+    }
+    assert list(a) == list(b)  # the documented key order
+    assert client.get(f"{LEADS}/{a['id']}", headers=owner.headers).json() == a
+    lead, job, log = _stored(session, a["id"])
+    _, slow_job, slow_log = _stored(session, b["id"])
+    assert lead.office_id is not None and lead.email_normalized == "fast@example.com"
+    assert lead.created_by_token_id == owner.token_id and lead.phone_normalized
+    assert (job.kind, job.state, job.account_id) == ("lead.event", "pending", owner.account_id)
+    assert job.max_attempts == slow_job.max_attempts
+    assert job.payload["type"] == "lead.created" and job.payload["lead"] == a
+    assert slow_job.payload["lead"] == b
+    assert (log.status_code, log.token_id, log.method, log.path) == (
+        200,
+        owner.token_id,
+        "POST",
+        LEADS,
+    )
+    assert log.body and "fast@example.com" in log.body and log.request_id
+    assert fast.headers["x-request-id"] == log.request_id
+    assert slow_log.lead_id == b["id"]
+
+
+def test_a_person_is_grouped_across_the_two_paths(client, owner):
+    first = post(client, owner.headers, email="pat@example.com", phone="07700900001").json()
+    by_phone = post(
+        client,
+        {**owner.headers, "Idempotency-Key": "thread"},
+        email="other@example.com",
+        phone="+44 7700 900001",
+    ).json()
+    by_email = post(client, owner.headers, email="PAT@example.com", phone="07700900999").json()
+    assert first["is_parent"] and first["parent_id"] is None
+    for lead in (by_phone, by_email):
+        assert (lead["is_parent"], lead["parent_id"]) == (False, first["id"])
+    # A lead of another account with the same email is a person of that account.
+    other = make_agency("Other Lets", (("Leeds", "LS1 4DY", "LS1"),))
+    theirs = post(client, other.headers, email="pat@example.com").json()
+    assert theirs["is_parent"] and theirs["account_id"] == other.account_id
+
+
+def test_errors_on_the_async_path_are_answered_and_logged(client, owner, session):
+    assert client.post(LEADS, json=lead_body(), headers={"X-API-KEY": "ds_nope"}).status_code == 401
+    bad = post(client, owner.headers, email="not-an-email")
+    assert bad.status_code == 422 and "email" in bad.json()["errors"]
+    office = post(client, owner.headers, office_id=999_999)
+    assert office.status_code == 422 and "office_id" in office.json()["errors"]
+    huge = post(client, owner.headers, office_id=2**40)
+    assert huge.status_code == 422
+    form = client.post(
+        LEADS, content=b"<xml/>", headers={**owner.headers, "content-type": "text/xml"}
+    )
+    assert form.status_code == 415
+    big = client.post(
+        LEADS,
+        content=b"{" + b" " * (get_settings().max_body_bytes + 10) + b"}",
+        headers={**owner.headers, "content-type": "application/json"},
+    )
+    assert big.status_code == 413
+    explicit = post(client, owner.headers, office_id=owner.offices["Derby"])
+    assert explicit.status_code == 200 and explicit.json()["office_name"] == "Derby"
+    logged = session.scalars(
+        select(RequestLog.status_code).where(RequestLog.token_id == owner.token_id)
+    ).all()
+    assert sorted(logged) == [200, 413, 415, 422, 422, 422]
+    assert session.scalars(select(Lead.id)).all() == [explicit.json()["id"]]
+
+
+def test_the_rate_limit_on_the_async_path_answers_429_with_retry_after(client, session):
+    limited = make_agency("Limited", (("Derby", "DE1 1JX", "DE1"),), rate_limit=3)
+    codes = [post(client, limited.headers, email=f"r{i}@example.com") for i in range(5)]
+    assert [r.status_code for r in codes] == [200, 200, 200, 429, 429]
+    assert 1 <= int(codes[-1].headers["retry-after"]) <= 120
+    assert "Rate limit of 3" in codes[-1].json()["message"]
+    counted = session.scalars(
+        select(RateCounter.count).where(RateCounter.token_id == limited.token_id)
+    ).all()
+    assert sum(counted) == 3
+
+
+def test_a_routing_postcode_is_routed_as_by_the_thread_path(client, owner):
+    # NG1 is Nottingham's; DE22 is Derby's (DE); LS1 is covered by neither: the nearest.
+    for postcode, office in (("NG1 5FS", "Nottingham"), ("DE22 3HH", "Derby")):
+        for headers in (owner.headers, {**owner.headers, "Idempotency-Key": postcode}):
+            lead = post(client, headers, type="vendor", postcode=postcode).json()
+            assert lead["office_name"] == office, (postcode, headers)
+    fast = post(client, owner.headers, type="vendor", postcode="LS1 4DY").json()
+    slow = post(
+        client, {**owner.headers, "Idempotency-Key": "far"}, type="vendor", postcode="LS1 4DY"
+    ).json()
+    assert (fast["office_id"], fast["out_of_area_distance"]) == (
+        slow["office_id"],
+        slow["out_of_area_distance"],
+    )
