@@ -76,6 +76,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="drive only this side (repeat for several)",
     )
     p.add_argument("--profile", action="store_true", help="py-spy flame graph of Doorstep")
+    p.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="serve without the in-process job worker: the create path alone (each lead's "
+        "lead.event job is stored, and left pending)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     return p.parse_args(argv)
 
@@ -435,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
     servers = {
         "doorstep": start(
             "doorstep",
-            serve_command(args.port, args.workers),
+            serve_command(args.port, args.workers) + (["--no-worker"] if args.no_worker else []),
             d_env,
             args.port,
             RESULTS / f"{stamp}-doorstep.log",

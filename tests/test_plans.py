@@ -81,3 +81,30 @@ def test_the_persons_earliest_lead_is_found_through_the_index_of_each_key(young)
     # Each key is an index condition on its own column, not a filter over the account's leads.
     assert "email_normalized" in conditions and "phone_normalized" in conditions, shown
     assert not [x for x in lines if "Filter:" in x and "_normalized" in x], shown
+
+
+def test_the_create_paths_group_function_finds_the_person_through_each_keys_index(young):
+    """PostgreSQL's create path looks the person up inside doorstep_person_group() (migration
+    0018): its plans, shown by auto_explain for the statements inside the function."""
+    url = young.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    notices: list[str] = []
+    with psycopg.connect(url) as conn:
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        conn.execute("LOAD 'auto_explain'")
+        for name, value in (
+            ("log_min_duration", "0"),
+            ("log_nested_statements", "on"),
+            ("log_level", "notice"),
+        ):
+            conn.execute(f"SET auto_explain.{name} = {value}")
+        parent = conn.execute(
+            "SELECT doorstep_person_group(1, 'p7@x.com', '+447911000007', ARRAY[1, 2]::bigint[])"
+        ).fetchone()
+        conn.rollback()
+    assert parent is not None and parent[0] == 7  # p7's lead is its own group's parent
+    look_up = "\n".join(n for n in notices if "email_normalized" in n)
+    assert "Index Cond: ((email_normalized" in look_up, notices
+    assert "Index Cond: ((phone_normalized" in look_up, notices
+    assert not [
+        line for line in look_up.splitlines() if "Filter:" in line and "_normalized" in line
+    ]
