@@ -187,12 +187,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if worker:
         worker.start()
     # PostgreSQL: the create path's asyncpg pool, on this process's loop (pg.py).
-    app.state.pg_pool = await pg.open_pool()
+    pool = await pg.open_pool()
+    pg.attach(app.state, pool)
     try:
         yield
     finally:
-        await pg.close_pool(app.state.pg_pool)
-        app.state.pg_pool = None
+        pg.detach(app.state)
+        await pg.close_pool(pool)
         if worker:
             worker.stop()
         if pruner:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import asyncpg
 import orjson
@@ -88,6 +89,29 @@ async def open_pool() -> asyncpg.Pool | None:
     )
     await pool  # min_size=0: nothing to connect yet
     return pool
+
+
+def attach(state: Any, pool: asyncpg.Pool | None) -> None:
+    """Keep the pool for requests served on the running loop. An asyncpg pool belongs to
+    the loop it was made on: a server process has one loop, but tests may run the same app
+    on several at once (two test clients)."""
+    if pool is not None:
+        pools: dict[Any, asyncpg.Pool] | None = getattr(state, "pg_pools", None)
+        if pools is None:
+            pools = state.pg_pools = {}
+        pools[asyncio.get_running_loop()] = pool
+
+
+def detach(state: Any) -> None:
+    pools = getattr(state, "pg_pools", None)
+    if pools:
+        pools.pop(asyncio.get_running_loop(), None)
+
+
+def pool_of(state: Any) -> asyncpg.Pool | None:
+    """The pool of the running loop, if its lifespan opened one."""
+    pools = getattr(state, "pg_pools", None)
+    return pools.get(asyncio.get_running_loop()) if pools else None
 
 
 async def close_pool(pool: asyncpg.Pool | None) -> None:

@@ -88,8 +88,8 @@ async def create_lead(request: Request, api: Api) -> JSON:
     """Create a lead. Routed by `office_id`, else by postcode (see the routing rules);
     grouped with the person's earlier leads by email or UK-normalised phone.
     Send `Idempotency-Key` to make retries safe."""
-    if create_pg.takes(request, api.key):
-        created = await create_pg.create(request, api.key, request.app.state.pg_pool)
+    if (pool := create_pg.pool_for(request, api.key)) is not None:
+        created = await create_pg.create(request, api.key, pool)
         return JSON(created.body)
     return await api.run(
         lambda call: create_and_respond(request, call, LeadCreate, "homepage"),

@@ -129,13 +129,14 @@ class Response:
         self.lead = lead
 
 
-def takes(request: Request, key: str) -> bool:
-    """Whether this create can take this path (else the thread path's checks are needed)."""
-    return (
-        getattr(request.app.state, "pg_pool", None) is not None
-        and not key.startswith((tokens.PUBLISHABLE_PREFIX, PAGE_KEY_PREFIX))
-        and "idempotency-key" not in request.headers
-    )
+def pool_for(request: Request, key: str) -> asyncpg.Pool | None:
+    """The pool to create this lead with on this path; None when it takes the thread path
+    (no pool: SQLite or DOORSTEP_DB_ASYNC=false; or checks only that path makes)."""
+    if key.startswith((tokens.PUBLISHABLE_PREFIX, PAGE_KEY_PREFIX)):
+        return None
+    if "idempotency-key" in request.headers:
+        return None
+    return pg.pool_of(request.app.state)
 
 
 async def create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
