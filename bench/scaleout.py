@@ -126,6 +126,36 @@ def statements(url: str) -> dict[str, int]:
     }
 
 
+def by_statement(url: str) -> dict[int, tuple[str, int, float]]:
+    """pg_stat_statements so far on Doorstep's database: query id -> (text, calls, ms)."""
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT queryid, query, calls, total_exec_time FROM pg_stat_statements s "
+            "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()"
+        ).fetchall()
+    return {int(q): (str(text), int(calls), float(ms)) for q, text, calls, ms in rows}
+
+
+def top_statements(
+    before: dict[int, tuple[str, int, float]], after: dict[int, tuple[str, int, float]], ok: int
+) -> list[dict[str, Any]]:
+    """Where PostgreSQL's time went during the load: the statements taking most of it, with
+    calls and execution time per create."""
+    out = []
+    for qid, (text, calls, ms) in after.items():
+        _, calls0, ms0 = before.get(qid, ("", 0, 0.0))
+        if calls > calls0:
+            out.append(
+                {
+                    "statement": " ".join(text.split())[:90],
+                    "calls_per_create": round((calls - calls0) / ok, 2),
+                    "exec_ms_per_create": round((ms - ms0) / ok, 3),
+                }
+            )
+    out.sort(key=lambda r: -float(r["exec_ms_per_create"]))
+    return out[:10]
+
+
 def one(url: str, sql: str, *params: Any) -> int:
     with psycopg.connect(libpq(url)) as conn:
         row = conn.execute(sql, params).fetchone()
@@ -280,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
             # 1. Load, measured.
             maker = bodies.BodyMaker(seed=11, tag="load")
             run_bodies = [orjson.dumps(maker.body()) for _ in range(40_000)]
+            per0 = by_statement(url)
             s0, app0, db0 = (
                 statements(url),
                 total_cpu(app_pids),
@@ -309,6 +340,10 @@ def main(argv: list[str] | None = None) -> None:
             }
             report["load"] = measured
             print(f"  load: {measured}", flush=True)
+            report["top_statements"] = top_statements(per0, by_statement(url), ok)
+            for row in report["top_statements"]:
+                print(f"    {row['exec_ms_per_create']:7.3f} ms {row['calls_per_create']:5.2f}x"
+                      f"  {row['statement']}", flush=True)  # fmt: skip
 
             # 2. The guarantees across the groups.
             checks = guarantees(base, url, token, limited, args.rate_limit)

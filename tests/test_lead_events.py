@@ -78,3 +78,49 @@ def test_each_subscriber_gets_each_change_once(client, owner, engine):
     finally:
         events._subscribers.pop("test")
     assert got == [("lead.created", lead["id"])]
+
+
+def test_a_batch_of_events_asks_each_question_of_an_account_once(client, owner, engine):
+    """The worker records finished lead events in batches, one transaction each: the
+    subscribers' reads (the account's workflows, its webhook endpoints, an office's
+    autocaller) are made once a batch, not once an event."""
+    from sqlalchemy import event
+
+    for i in range(6):
+        create_lead_api(client, owner, email=f"batch{i}@example.com", postcode="NG1 5FS")
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    w = Worker(engine, 1, name="w")
+    batch: list = []
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for job in queue.claim(engine, "w", 10, timedelta(seconds=30)):
+            assert w.run_one(job, record_later=batch.append)
+        w._record_done(batch)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(batch) == 6
+    for table in ("workflows", "webhook_endpoints", "office_autocallers"):
+        assert len([s for s in seen if f"FROM {table}" in s]) == 1, table
+    with db.transaction() as s:
+        assert s.scalar(select(Job.state).where(Job.kind == "lead.event").distinct()) == "done"
+
+
+def test_read_once_asks_again_in_a_new_transaction(engine):
+    from sqlalchemy import text
+
+    asked: list[int] = []
+
+    def ask(s):  # type: ignore[no-untyped-def]
+        asked.append(s.scalar(text("SELECT 1")))
+        return len(asked)
+
+    with db.session_factory()() as s:
+        s.execute(text("SELECT 1"))
+        assert [events.read_once(s, ("q",), lambda: ask(s)) for _ in range(3)] == [1, 1, 1]
+        s.commit()
+        s.execute(text("SELECT 1"))
+        assert events.read_once(s, ("q",), lambda: ask(s)) == 2

@@ -20,7 +20,7 @@ from doorstep.autocaller import settings as autocaller_settings
 from doorstep.autocaller.provider import CallError, voice_provider
 from doorstep.jobs import GiveUp, Later, enqueue, handler
 from doorstep.jobs.worker import Work
-from doorstep.leads.events import LEAD_CREATED, LeadChange, subscriber
+from doorstep.leads.events import LEAD_CREATED, LeadChange, read_once, subscriber
 from doorstep.models import Call, Lead, Office, OfficeAutocaller, User
 from doorstep.models.base import utcnow
 from doorstep.offices.hours import HoursError, is_open, next_opening, parse_hours
@@ -33,11 +33,16 @@ DAY = timedelta(hours=24)
 def on_lead(session: Session, change: LeadChange) -> None:
     if change.type != LEAD_CREATED or not change.lead.get("office_id"):
         return
-    enabled = session.scalar(
-        select(OfficeAutocaller.enabled).where(
-            OfficeAutocaller.office_id == change.lead["office_id"],
-            OfficeAutocaller.account_id == change.account_id,
-        )
+    office_id = change.lead["office_id"]
+    enabled = read_once(
+        session,
+        ("autocaller", change.account_id, office_id),
+        lambda: session.scalar(
+            select(OfficeAutocaller.enabled).where(
+                OfficeAutocaller.office_id == office_id,
+                OfficeAutocaller.account_id == change.account_id,
+            )
+        ),
     )
     if enabled:
         enqueue(

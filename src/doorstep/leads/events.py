@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,8 @@ from doorstep.jobs import enqueue, handler
 from doorstep.jobs.worker import Work
 from doorstep.leads.serialize import iso
 from doorstep.models.base import utcnow
+
+T = TypeVar("T")
 
 LEAD_CREATED = "lead.created"
 LEAD_UPDATED = "lead.updated"
@@ -51,6 +53,23 @@ def emit(
         account_id=int(lead["account_id"]),
         lead_id=int(lead["id"]),
     )
+
+
+def read_once(session: Session, key: tuple[Any, ...], read: Callable[[], T]) -> T:
+    """``read()``, once per ``key`` in the session's current transaction. The worker hands
+    a whole batch of lead events to the subscribers in one transaction, and under load most
+    events of a batch ask the same question of the same account (its workflows, its webhook
+    endpoints, an office's autocaller): asked once, not once an event."""
+    transaction = session.get_transaction()
+    if transaction is None:  # no transaction yet: nothing to share an answer with
+        return read()
+    held = session.info.get("doorstep_reads")
+    if held is None or held[0] is not transaction:
+        held = session.info["doorstep_reads"] = (transaction, {})
+    answers: dict[tuple[Any, ...], Any] = held[1]
+    if key not in answers:
+        answers[key] = read()
+    return cast(T, answers[key])
 
 
 Subscriber = Callable[[Session, LeadChange], None]

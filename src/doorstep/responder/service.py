@@ -197,13 +197,17 @@ def on_change(session: Session, change: LeadChange) -> None:
     queued, each due at the change's time plus the step's ``after``."""
     if change.type not in ("lead.created", "lead.status_changed"):
         return
-    flows = session.scalars(
-        select(Workflow).where(
-            Workflow.account_id == change.account_id,
-            Workflow.enabled.is_(True),
-            Workflow.trigger == change.type,
-        )
-    ).all()
+    flows = events.read_once(
+        session,
+        ("workflows", change.account_id, change.type),
+        lambda: session.scalars(
+            select(Workflow).where(
+                Workflow.account_id == change.account_id,
+                Workflow.enabled.is_(True),
+                Workflow.trigger == change.type,
+            )
+        ).all(),
+    )
     at = datetime.fromisoformat(change.timestamp.replace("Z", "+00:00"))
     for wf in flows:
         d = Definition.model_validate(wf.definition)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from doorstep.errors import NotFound, ValidationFailed, is_row_id
 from doorstep.jobs import queue
-from doorstep.leads.events import EVENT_TYPES, LeadChange
+from doorstep.leads.events import EVENT_TYPES, LeadChange, read_once
 from doorstep.leads.serialize import LEAD_KEYS
 from doorstep.models import Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from doorstep.models.base import utcnow
@@ -260,15 +260,20 @@ def body_of(change: LeadChange) -> bytes:
 def fan_out(session: Session, change: LeadChange) -> int:
     """One delivery (and its job) per enabled endpoint of the account that subscribes to
     the change's type, in the caller's transaction. Returns how many."""
-    endpoints = (
-        session.connection()
-        .execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.events).where(
-                WebhookEndpoint.account_id == change.account_id, WebhookEndpoint.enabled.is_(True)
+
+    def read() -> list[Any]:
+        return list(
+            session.connection()
+            .execute(
+                select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+                    WebhookEndpoint.account_id == change.account_id,
+                    WebhookEndpoint.enabled.is_(True),
+                )
             )
+            .all()
         )
-        .all()
-    )
+
+    endpoints = read_once(session, ("webhook endpoints", change.account_id), read)
     targets = [ep_id for ep_id, events in endpoints if change.type in (events or ())]
     return queue_deliveries(session, change, targets)
 
