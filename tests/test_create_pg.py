@@ -7,6 +7,7 @@ paths against a live server in test_concurrency.py."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,21 +38,49 @@ def test_a_create_with_a_secret_key_takes_the_async_path(client, owner):
     assert (creates("async"), creates("thread")) == (before[0] + 1, before[1])
 
 
-@pytest.mark.parametrize("why", ["idempotency-key", "db_async off"])
-def test_the_thread_path_serves_what_the_async_path_does_not(why, app, owner, monkeypatch):
-    headers = dict(owner.headers)
-    if why == "idempotency-key":
-        headers["Idempotency-Key"] = "k-1"
-    else:
-        monkeypatch.setenv("DOORSTEP_DB_ASYNC", "false")
-        get_settings.cache_clear()
+@pytest.fixture
+def thread_client(app, monkeypatch) -> Iterator[TestClient]:
+    """The same app served with DOORSTEP_DB_ASYNC=false: every create takes the thread path
+    (the setting is read when the app starts)."""
+    monkeypatch.setenv("DOORSTEP_DB_ASYNC", "false")
+    get_settings.cache_clear()
     try:
         with TestClient(app) as client:
-            before = creates("async"), creates("thread")
-            assert post(client, headers).status_code == 200
-            assert (creates("async"), creates("thread")) == (before[0], before[1] + 1)
+            monkeypatch.delenv("DOORSTEP_DB_ASYNC")
+            get_settings.cache_clear()
+            yield client
     finally:
         get_settings.cache_clear()
+
+
+def test_with_db_async_off_creates_take_the_thread_path(thread_client, owner):
+    before = creates("async"), creates("thread")
+    assert post(thread_client, owner.headers).status_code == 200
+    assert (creates("async"), creates("thread")) == (before[0], before[1] + 1)
+
+
+def test_idempotency_keys_on_the_async_path(client, owner, session):
+    before = creates("async"), creates("thread")
+    headers = {**owner.headers, "Idempotency-Key": "order-1"}
+    first = post(client, headers, email="once@example.com")
+    again = post(client, headers, email="once@example.com")
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    other = post(client, headers, email="twice@example.com")
+    assert other.status_code == 409 and "different request body" in other.json()["message"]
+    bad = post(client, {**owner.headers, "Idempotency-Key": "order-2"}, email="nope")
+    assert bad.status_code == 422
+    # The key of a request that failed is not kept: the corrected body is created.
+    fixed = post(client, {**owner.headers, "Idempotency-Key": "order-2"}, email="ok@example.com")
+    assert fixed.status_code == 200
+    assert (creates("async"), creates("thread")) == (before[0] + 2, before[1])
+    leads = session.scalars(select(Lead.id).order_by(Lead.id)).all()
+    assert leads == [first.json()["id"], fixed.json()["id"]]
+    logged = session.scalars(
+        select(RequestLog.status_code).where(RequestLog.token_id == owner.token_id)
+    ).all()
+    assert sorted(logged) == [200, 200, 200, 409, 422]
 
 
 def _stored(session, lead_id: int) -> tuple[Lead, Job, RequestLog]:
@@ -63,7 +92,7 @@ def _stored(session, lead_id: int) -> tuple[Lead, Job, RequestLog]:
     return lead, job, log
 
 
-def test_both_paths_store_the_same_lead_job_and_log_row(client, owner, session):
+def test_both_paths_store_the_same_lead_job_and_log_row(client, thread_client, owner, session):
     body = {
         "meta": {"b": "2", "a": "1"},
         "questionnaire": {"1": ["Pets?", "No"]},
@@ -74,7 +103,7 @@ def test_both_paths_store_the_same_lead_job_and_log_row(client, owner, session):
     }
     fast = post(client, owner.headers, email="fast@example.com", phone="07700900111", **body)
     slow = post(
-        client,
+        thread_client,
         {**owner.headers, "Idempotency-Key": "same"},
         email="slow@example.com",
         phone="07700900222",
@@ -107,11 +136,11 @@ def test_both_paths_store_the_same_lead_job_and_log_row(client, owner, session):
     assert slow_log.lead_id == b["id"]
 
 
-def test_a_person_is_grouped_across_the_two_paths(client, owner):
+def test_a_person_is_grouped_across_the_two_paths(client, thread_client, owner):
     first = post(client, owner.headers, email="pat@example.com", phone="07700900001").json()
     by_phone = post(
-        client,
-        {**owner.headers, "Idempotency-Key": "thread"},
+        thread_client,
+        owner.headers,
         email="other@example.com",
         phone="+44 7700 900001",
     ).json()
@@ -164,16 +193,14 @@ def test_the_rate_limit_on_the_async_path_answers_429_with_retry_after(client, s
     assert sum(counted) == 3
 
 
-def test_a_routing_postcode_is_routed_as_by_the_thread_path(client, owner):
+def test_a_routing_postcode_is_routed_as_by_the_thread_path(client, thread_client, owner):
     # NG1 is Nottingham's; DE22 is Derby's (DE); LS1 is covered by neither: the nearest.
     for postcode, office in (("NG1 5FS", "Nottingham"), ("DE22 3HH", "Derby")):
-        for headers in (owner.headers, {**owner.headers, "Idempotency-Key": postcode}):
-            lead = post(client, headers, type="vendor", postcode=postcode).json()
-            assert lead["office_name"] == office, (postcode, headers)
+        for served_by in (client, thread_client):
+            lead = post(served_by, owner.headers, type="vendor", postcode=postcode).json()
+            assert lead["office_name"] == office, (postcode, served_by)
     fast = post(client, owner.headers, type="vendor", postcode="LS1 4DY").json()
-    slow = post(
-        client, {**owner.headers, "Idempotency-Key": "far"}, type="vendor", postcode="LS1 4DY"
-    ).json()
+    slow = post(thread_client, owner.headers, type="vendor", postcode="LS1 4DY").json()
     assert (fast["office_id"], fast["out_of_area_distance"]) == (
         slow["office_id"],
         slow["out_of_area_distance"],

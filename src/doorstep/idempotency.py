@@ -40,10 +40,48 @@ def body_hash(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(session: Session, account_id: int, key: str, method: str, path: str, body: Any) -> Claim:
+def checked_key(key: str) -> str:
     key = key.strip()
     if not 1 <= len(key) <= 255:
         raise ValidationFailed.field("Idempotency-Key", "The key must be 1 to 255 characters.")
+    return key
+
+
+def ttl() -> timedelta:
+    return timedelta(hours=get_settings().idempotency_ttl_hours)
+
+
+def replay(stored: tuple[str, str, str, int, str], digest: str, path: str, method: str) -> Claim:
+    """What a request gets when its key was used before (``stored``: body hash, path,
+    method, status, response body): the first response, or 409 for another request."""
+    stored_hash, stored_path, stored_method, status, response = stored
+    if stored_hash != digest or stored_path != path or stored_method != method:
+        raise Conflict(
+            "This Idempotency-Key was already used with a different request body or endpoint."
+        )
+    return Claim(replay_status=status, replay_body=response)
+
+
+# The same two steps for PostgreSQL's asyncpg create path (leads/create_pg.py).
+CLAIM_PG_SQL = """
+INSERT INTO idempotency_keys
+    (account_id, key, method, path, body_hash, status_code, response_body, created_at)
+VALUES ($1, $2, $3, $4, $5, 0, '', $6)
+ON CONFLICT (account_id, key) DO NOTHING
+RETURNING id
+"""
+EXISTING_PG_SQL = """
+SELECT id, created_at, body_hash, path, method, status_code, response_body
+FROM idempotency_keys WHERE account_id = $1 AND key = $2
+FOR UPDATE
+"""
+DELETE_PG_SQL = "DELETE FROM idempotency_keys WHERE id = $1"
+STORE_PG_SQL = "UPDATE idempotency_keys SET status_code = $2, response_body = $3 WHERE id = $1"
+CLAIMED_TOO_OFTEN = "This Idempotency-Key is being claimed by another request; try again."
+
+
+def claim(session: Session, account_id: int, key: str, method: str, path: str, body: Any) -> Claim:
+    key = checked_key(key)
     digest = body_hash(body)
     ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     claim_key = (
@@ -70,7 +108,6 @@ def claim(session: Session, account_id: int, key: str, method: str, path: str, b
     # read that locks it; an expired row is deleted here. Either way the insert is tried
     # again and claims the key afresh, with a new id: ids stay in order of creation, which
     # retention.prune relies on to find old rows without scanning the table.
-    ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
     for _ in range(3):
         row_id = session.execute(claim_key).scalar()
         if row_id is not None:
@@ -78,17 +115,14 @@ def claim(session: Session, account_id: int, key: str, method: str, path: str, b
         row = session.scalar(existing)
         if row is None:
             continue
-        if row.created_at >= utcnow() - ttl:
+        if row.created_at >= utcnow() - ttl():
             break
         session.delete(row)
         session.flush()
     else:
-        raise Conflict("This Idempotency-Key is being claimed by another request; try again.")
-    if row.body_hash != digest or row.path != path or row.method != method:
-        raise Conflict(
-            "This Idempotency-Key was already used with a different request body or endpoint."
-        )
-    return Claim(replay_status=row.status_code, replay_body=row.response_body)
+        raise Conflict(CLAIMED_TOO_OFTEN)
+    stored = (row.body_hash, row.path, row.method, row.status_code, row.response_body)
+    return replay(stored, digest, path, method)
 
 
 def store(session: Session, claim_: Claim, status: int, body: str) -> None:

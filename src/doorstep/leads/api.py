@@ -90,7 +90,7 @@ async def create_lead(request: Request, api: Api) -> JSON:
     Send `Idempotency-Key` to make retries safe."""
     if (pool := create_pg.pool_for(request, api.key)) is not None:
         created = await create_pg.create(request, api.key, pool)
-        return JSON(created.body)
+        return JSON(created.body, status_code=created.status, headers=created.headers)
     return await api.run(
         lambda call: create_and_respond(request, call, LeadCreate, "homepage"),
         body=True,

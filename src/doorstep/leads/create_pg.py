@@ -20,8 +20,9 @@ creates (the same lock ids as the thread path, so both may run side by side), th
 limit exact across processes (the same shared counter), a log row for every request, and a
 200 only once the lead, its job and its log row are committed.
 
-Publishable keys (origin and per-address checks), ``Idempotency-Key`` (the key row is
-claimed in the create's transaction) and the valuation endpoint take the thread path."""
+With ``Idempotency-Key`` the key is claimed, the lead stored and the answer kept in one
+transaction (five round trips instead of one). Publishable keys (their origin and
+per-address checks) and the valuation endpoint take the thread path."""
 
 from __future__ import annotations
 
@@ -33,10 +34,17 @@ import orjson
 from fastapi import Request
 from sqlalchemy import Table
 
-from doorstep import db, pg
+from doorstep import db, idempotency, pg
 from doorstep.auth.principal import Actor
 from doorstep.config import get_settings
-from doorstep.errors import DoorstepError, PayloadTooLarge, RateLimited, Unauthorized, is_row_id
+from doorstep.errors import (
+    Conflict,
+    DoorstepError,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+    is_row_id,
+)
 from doorstep.http import parse_body, validate
 from doorstep.jobs import queue, registry
 from doorstep.leads import events, serialize
@@ -119,22 +127,28 @@ SELECT id, is_parent, parent_id FROM lead
 
 
 _CREATE = _create_sql()
+_LOG_ROW = (
+    f"INSERT INTO request_logs ({', '.join(_LOG_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_LOG_COLUMNS) + 1))})"
+)
 
 
 class Response:
-    """The lead object, rendered: built by ``create`` for api.create_lead to send."""
+    """What api.create_lead sends: the lead object, rendered, or an idempotent replay."""
 
-    def __init__(self, body: bytes, lead: dict[str, Any]) -> None:
+    def __init__(
+        self, body: bytes, status: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
         self.body = body
-        self.lead = lead
+        self.status = status
+        self.headers = headers
 
 
 def pool_for(request: Request, key: str) -> asyncpg.Pool | None:
     """The pool to create this lead with on this path; None when it takes the thread path
-    (no pool: SQLite or DOORSTEP_DB_ASYNC=false; or checks only that path makes)."""
+    (no pool: SQLite or DOORSTEP_DB_ASYNC=false; or a publishable key, whose origin and
+    per-address checks only that path makes)."""
     if key.startswith((tokens.PUBLISHABLE_PREFIX, PAGE_KEY_PREFIX)):
-        return None
-    if "idempotency-key" in request.headers:
         return None
     return pg.pool_of(request.app.state)
 
@@ -191,42 +205,30 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
                 f"Rate limit of {limit} requests a minute exceeded; retry in {wait} s.",
                 headers={"Retry-After": str(wait)},
             )
-        data = validate(LeadCreate, parse_body(request.headers.get("content-type"), raw))
-        actor = Actor(
-            account_id=account_id,
-            token_id=token_id,
-            account_name=account_name,
-            routing_version=version,
-        )
-        route = await _route(conn, actor, data)
-        values = lead_values(actor, data, route, "homepage")
-        values = {**UNKNOWN_VALUES, **values}
-        lead = serialize.from_values(
-            {**values, "id": 0, "is_parent": True, "parent_id": None},
-            route.office_name,
-            account_name,
-            NEW_STATUS_NAME,
-        )
-        now = values["created_at"]
-        event = {"type": events.LEAD_CREATED, "timestamp": iso(now), "lead": lead, "detail": {}}
-        log = {**state.log_entry(200), "created_at": utcnow()}
-        row = await conn.fetchrow(
-            _CREATE,
-            account_id,
-            values["email_normalized"],
-            values["phone_normalized"],
-            person_lock_ids(account_id, values["email_normalized"], values["phone_normalized"]),
-            *[values[c] for c in LEAD_COLUMNS],
-            event,
-            "lead.event",
-            account_id,
-            now,
-            "pending",
-            0,
-            registry.max_attempts("lead.event"),
-            now,
-            *[log[c] for c in _LOG_COLUMNS],
-        )
+        body = parse_body(request.headers.get("content-type"), raw)
+        idempotency_key = request.headers.get("idempotency-key")
+        if idempotency_key is None:
+            stored = await _store(conn, request, account_id, token_id, account_name, version, body)
+        else:
+            # The key is claimed in the create's own transaction: a second request with the
+            # same key waits on the key's unique index until the first commits, then
+            # replays its answer (idempotency.py, as on the thread path).
+            async with conn.transaction():
+                claim_id, replayed = await _claim(conn, request, account_id, idempotency_key, body)
+                if replayed is not None:
+                    assert replayed.replay_status is not None and replayed.replay_body
+                    log = {**state.log_entry(replayed.replay_status), "created_at": utcnow()}
+                    await conn.execute(_LOG_ROW, *[log[c] for c in _LOG_COLUMNS])
+                    state.logged = True
+                    return Response(
+                        replayed.replay_body.encode(),
+                        replayed.replay_status,
+                        {"Idempotent-Replayed": "true"},
+                    )
+                stored = await _store(
+                    conn, request, account_id, token_id, account_name, version, body
+                )
+                await conn.execute(idempotency.STORE_PG_SQL, claim_id, 200, stored.body.decode())
     except BaseException as e:
         if conn is not None:
             await pg.release(pool, conn, broken=not isinstance(e, DoorstepError))
@@ -235,14 +237,97 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
     finally:
         if conn is not None:
             await pg.release(pool, conn)
-    lead_id, is_parent, parent_id = row
-    lead["id"], lead["is_parent"], lead["parent_id"] = lead_id, is_parent, parent_id
     state.logged = True
-    state.lead_id = lead_id
+    state.lead_id = stored.lead["id"]
     queue.nudge()  # an in-process worker takes the lead's job at once
-    metrics.LEADS_CREATED.labels(type=lead["type"], source=lead["source"]).inc()
+    metrics.LEADS_CREATED.labels(type=stored.lead["type"], source=stored.lead["source"]).inc()
     metrics.CREATE_PATH.labels(path="async").inc()
-    return Response(orjson.dumps(lead), lead)
+    return Response(stored.body)
+
+
+class _Stored:
+    def __init__(self, lead: dict[str, Any]) -> None:
+        self.lead = lead
+        self.body = orjson.dumps(lead)
+
+
+async def _store(
+    conn: asyncpg.Connection,
+    request: Request,
+    account_id: int,
+    token_id: int,
+    account_name: str,
+    version: int,
+    body: Any,
+) -> _Stored:
+    """Check, route and store the lead with its job and log row: one statement."""
+    data = validate(LeadCreate, body)
+    actor = Actor(
+        account_id=account_id,
+        token_id=token_id,
+        account_name=account_name,
+        routing_version=version,
+    )
+    route = await _route(conn, actor, data)
+    values = {**UNKNOWN_VALUES, **lead_values(actor, data, route, "homepage")}
+    lead = serialize.from_values(
+        {**values, "id": 0, "is_parent": True, "parent_id": None},
+        route.office_name,
+        account_name,
+        NEW_STATUS_NAME,
+    )
+    now = values["created_at"]
+    event = {"type": events.LEAD_CREATED, "timestamp": iso(now), "lead": lead, "detail": {}}
+    log = {**request.state.log_entry(200), "created_at": utcnow()}
+    email, phone = values["email_normalized"], values["phone_normalized"]
+    row = await conn.fetchrow(
+        _CREATE,
+        account_id,
+        email,
+        phone,
+        person_lock_ids(account_id, email, phone),
+        *[values[c] for c in LEAD_COLUMNS],
+        event,
+        "lead.event",
+        account_id,
+        now,
+        "pending",
+        0,
+        registry.max_attempts("lead.event"),
+        now,
+        *[log[c] for c in _LOG_COLUMNS],
+    )
+    lead["id"], lead["is_parent"], lead["parent_id"] = row
+    return _Stored(lead)
+
+
+async def _claim(
+    conn: asyncpg.Connection, request: Request, account_id: int, key: str, body: Any
+) -> tuple[int | None, idempotency.Claim | None]:
+    """The key claimed for this request (its row id), or the first response to replay."""
+    key = idempotency.checked_key(key)
+    digest = idempotency.body_hash(body)
+    method, path = request.method, request.url.path
+    for _ in range(3):
+        claim_id = await conn.fetchval(
+            idempotency.CLAIM_PG_SQL, account_id, key, method, path, digest, utcnow()
+        )
+        if claim_id is not None:
+            return claim_id, None
+        row = await conn.fetchrow(idempotency.EXISTING_PG_SQL, account_id, key)
+        if row is None:
+            continue  # pruned meanwhile: claimed afresh
+        if row["created_at"] >= utcnow() - idempotency.ttl():
+            stored = (
+                row["body_hash"],
+                row["path"],
+                row["method"],
+                row["status_code"],
+                row["response_body"],
+            )
+            return None, idempotency.replay(stored, digest, path, method)
+        await conn.execute(idempotency.DELETE_PG_SQL, row["id"])  # expired
+    raise Conflict(idempotency.CLAIMED_TOO_OFTEN)
 
 
 async def _route(conn: asyncpg.Connection, actor: Actor, data: LeadCreate) -> routing.Route:

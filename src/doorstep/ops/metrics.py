@@ -32,7 +32,7 @@ LATENCY = Histogram(
 )
 LEADS_CREATED = Counter("doorstep_leads_created_total", "Leads created", ["type", "source"])
 # Which way POST /leads went: "async" (asyncpg on the event loop, PostgreSQL) or "thread"
-# (SQLAlchemy on a database thread: SQLite, publishable keys, Idempotency-Key, valuations).
+# (SQLAlchemy on a database thread: SQLite, publishable keys, valuations, DOORSTEP_DB_ASYNC off).
 CREATE_PATH = Counter("doorstep_lead_create_path_total", "Lead creates by code path", ["path"])
 
 
