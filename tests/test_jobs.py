@@ -18,7 +18,7 @@ from doorstep.jobs import GiveUp, Retry, enqueue, handler, queue
 from doorstep.jobs.worker import Work, Worker
 from doorstep.models import Job, LeadEvent
 from doorstep.models.base import utcnow
-from tests.conftest import create_lead_api
+from tests.conftest import IS_POSTGRES, create_lead_api
 
 runner = CliRunner()
 LEASE = timedelta(seconds=30)
@@ -278,6 +278,55 @@ def test_the_background_worker_runs_work_as_it_is_committed(engine):
         w.stop()
     assert all(j.state == "done" for j in _jobs())
     assert all(seen[i] == 1 for i in ids)
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's dead row versions")
+def test_the_worker_vacuums_the_jobs_table_as_it_goes(engine):
+    """Each claim and finish leaves dead row versions that every later claim reads past
+    until they are vacuumed; this machine's PostgreSQL runs with autovacuum off."""
+    from sqlalchemy import text
+
+    def vacuums() -> int:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+            return int(
+                conn.scalar(
+                    text("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'jobs'")
+                )
+            )
+
+    before = vacuums()
+    w = Worker(engine, 2, poll_s=0.05)
+    w.vacuum_every = 4
+    w.start()
+    try:
+        ids = [_add() for _ in range(10)]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(j.state != "done" for j in _jobs()):
+            time.sleep(0.05)
+    finally:
+        w.stop()
+    assert all(seen[i] == 1 for i in ids)
+    deadline = time.monotonic() + 5
+    while vacuums() < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert vacuums() >= before + 2  # 10 jobs, a vacuum every 4
+
+
+def test_the_due_jobs_index_holds_only_jobs_that_may_be_claimed(engine):
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            definition = conn.scalar(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_jobs_due'")
+            )
+        else:
+            definition = conn.scalar(
+                text("SELECT sql FROM sqlite_master WHERE name = 'ix_jobs_due'")
+            )
+    assert "run_at" in definition and "'pending'" in definition and "'running'" in definition
+    assert "'done'" not in definition
 
 
 @handler("test.outcome_only")

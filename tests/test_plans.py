@@ -108,3 +108,32 @@ def test_the_create_paths_group_function_finds_the_person_through_each_keys_inde
     assert not [
         line for line in look_up.splitlines() if "Filter:" in line and "_normalized" in line
     ]
+
+
+def test_a_workers_claim_reads_only_the_jobs_it_may_claim(young):
+    """The claim (jobs/queue.py) reads only the jobs that may be claimed, through their own
+    index, however many finished jobs the table keeps and whatever the planner knows."""
+    with young.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts,"
+                " created_at) SELECT 'lead.event', '{}', CASE WHEN i % 100 = 0 THEN 'pending'"
+                " ELSE 'done' END, now() - i * interval '1 s', 1, 8, now()"
+                " FROM generate_series(1, :n) i"
+            ),
+            {"n": LEADS},
+        )
+    from doorstep.jobs import queue
+    from doorstep.models import Job
+    from doorstep.models.base import utcnow
+
+    claim = (
+        select(Job.id)
+        .where(queue._due(utcnow()))
+        .order_by(Job.run_at, Job.id)
+        .limit(16)
+        .with_for_update(skip_locked=True)
+    )
+    lines = explain(young, claim)
+    shown = "\n".join(lines)
+    assert "ix_jobs_due" in shown and "Seq Scan" not in shown, shown

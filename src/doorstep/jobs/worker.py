@@ -34,6 +34,9 @@ from doorstep.models.base import utcnow
 
 log = logging.getLogger("doorstep.jobs")
 
+# Jobs recorded between two vacuums of the jobs table (Worker.vacuum).
+VACUUM_EVERY = 5_000
+
 
 class Work:
     """One claimed job as its handler sees it."""
@@ -134,6 +137,9 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self._recorder: threading.Thread | None = None
         self.processed = 0
+        self.vacuum_every = VACUUM_EVERY
+        self._since_vacuum = 0
+        self._vacuum_failed = False
 
     # -- running -------------------------------------------------------------------------
 
@@ -242,6 +248,12 @@ class Worker:
             self._in_hand -= 1
             self.processed += 1
             self._room.notify()
+            self._since_vacuum += 1
+            vacuum = self._since_vacuum >= self.vacuum_every
+            if vacuum:
+                self._since_vacuum = 0
+        if vacuum:
+            self.vacuum()
 
     def _record_loop(self) -> None:
         """Records the jobs handed over by run_one as done, as many at once as have
@@ -276,6 +288,26 @@ class Worker:
             finally:
                 for job, _ in batch:
                     self._release(job.id)
+
+    def vacuum(self) -> None:
+        """PostgreSQL: VACUUM the jobs table. Every claim and every finish leaves a dead row
+        version and a dead index entry; until they are vacuumed, each claim reads past all of
+        them (measured: a claim went from 0.3 to 1.0 ms over 36,000 jobs, and on, with
+        autovacuum off as on this project's machines; vacuumed every 3,000 jobs it stayed at
+        0.3 ms). Autovacuum may be off, or slow to reach a table this busy, so the worker does
+        it every ``vacuum_every`` jobs it finishes. SKIP_LOCKED: another worker's vacuum
+        running already is enough."""
+        if self._vacuum_failed or self.engine.dialect.name != "postgresql":
+            return
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                    "VACUUM (SKIP_LOCKED) jobs"
+                )
+        except Exception:
+            # Not the table's owner, say: leave it to autovacuum, and say so once.
+            self._vacuum_failed = True
+            log.exception("vacuuming the jobs table failed; leaving it to autovacuum")
 
     def _retry_unrecorded(self, job: queue.Claimed, e: Exception) -> None:
         try:
