@@ -266,16 +266,21 @@ def test_on_postgresql_a_claimer_skips_rows_another_holds_without_waiting(engine
         assert sorted(j.id for j in got) == [j.id for j in _jobs()][3:]
 
 
-def test_the_background_worker_runs_work_as_it_is_committed(engine):
-    w = Worker(engine, 4, poll_s=0.05)
+def _worker_runs(w: Worker, jobs: int) -> list[int]:
+    """Start ``w``, add ``jobs`` jobs, wait (10 s at most) until all are done, stop it."""
     w.start()
     try:
-        ids = [_add() for _ in range(10)]
+        ids = [_add() for _ in range(jobs)]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(j.state != "done" for j in _jobs()):
             time.sleep(0.05)
     finally:
         w.stop()
+    return ids
+
+
+def test_the_background_worker_runs_work_as_it_is_committed(engine):
+    ids = _worker_runs(Worker(engine, 4, poll_s=0.05), 10)
     assert all(j.state == "done" for j in _jobs())
     assert all(seen[i] == 1 for i in ids)
 
@@ -298,14 +303,7 @@ def test_the_worker_vacuums_the_jobs_table_as_it_goes(engine):
     before = vacuums()
     w = Worker(engine, 2, poll_s=0.05)
     w.vacuum_every = 4
-    w.start()
-    try:
-        ids = [_add() for _ in range(10)]
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(j.state != "done" for j in _jobs()):
-            time.sleep(0.05)
-    finally:
-        w.stop()
+    ids = _worker_runs(w, 10)
     assert all(seen[i] == 1 for i in ids)
     deadline = time.monotonic() + 5
     while vacuums() < before + 2 and time.monotonic() < deadline:
