@@ -33,18 +33,20 @@ DAY = timedelta(hours=24)
 def on_lead(session: Session, change: LeadChange) -> None:
     if change.type != LEAD_CREATED or not change.lead.get("office_id"):
         return
-    office_id = change.lead["office_id"]
-    enabled = read_once(
+    # The account's offices with the autocaller on, read once for a batch of events.
+    calling = read_once(
         session,
-        ("autocaller", change.account_id, office_id),
-        lambda: session.scalar(
-            select(OfficeAutocaller.enabled).where(
-                OfficeAutocaller.office_id == office_id,
-                OfficeAutocaller.account_id == change.account_id,
+        ("autocaller offices", change.account_id),
+        lambda: set(
+            session.scalars(
+                select(OfficeAutocaller.office_id).where(
+                    OfficeAutocaller.account_id == change.account_id,
+                    OfficeAutocaller.enabled.is_(True),
+                )
             )
         ),
     )
-    if enabled:
+    if change.lead["office_id"] in calling:
         enqueue(
             session,
             service.JOB_KIND,
