@@ -174,23 +174,9 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
     params = tokens.admission_params(
         tokens.hash_token(key), settings.rate_limit_per_minute, time.time()
     )
-    conn: asyncpg.Connection | None = None
+    conn: asyncpg.Connection | None
+    conn, row = await _admitted(pool, [params[k] for k in _ADMIT_NAMES])
     try:
-        conn = await pool.acquire(timeout=pg.ACQUIRE_TIMEOUT)
-        try:
-            row = await conn.fetchrow(_ADMIT, *[params[k] for k in _ADMIT_NAMES])
-        except Exception as e:
-            if not pg.closed(e):
-                raise
-            # Closed under us since its last use (a database restart): once more on a
-            # fresh connection. The statement did not run on the closed one, and the
-            # pool's other idle connections were closed by the same restart: they are
-            # replaced as they are next taken.
-            await pool.expire_connections()
-            await pg.release(pool, conn, broken=True)
-            conn = None
-            conn = await pool.acquire(timeout=pg.ACQUIRE_TIMEOUT)
-            row = await conn.fetchrow(_ADMIT, *[params[k] for k in _ADMIT_NAMES])
         if row is None:
             raise Unauthorized("Invalid or revoked API key.")
         token_id, account_id, account_name, limit, version, count = tuple(row)[:6]
@@ -206,15 +192,21 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
                 headers={"Retry-After": str(wait)},
             )
         body = parse_body(request.headers.get("content-type"), raw)
+        actor = Actor(
+            account_id=account_id,
+            token_id=token_id,
+            account_name=account_name,
+            routing_version=version,
+        )
         idempotency_key = request.headers.get("idempotency-key")
         if idempotency_key is None:
-            stored = await _store(conn, request, account_id, token_id, account_name, version, body)
+            stored = await _store(conn, request, actor, body)
         else:
             # The key is claimed in the create's own transaction: a second request with the
             # same key waits on the key's unique index until the first commits, then
             # replays its answer (idempotency.py, as on the thread path).
             async with conn.transaction():
-                claim_id, replayed = await _claim(conn, request, account_id, idempotency_key, body)
+                claim_id, replayed = await _claim(conn, request, actor, idempotency_key, body)
                 if replayed is not None:
                     assert replayed.replay_status is not None and replayed.replay_body
                     log = {**state.log_entry(replayed.replay_status), "created_at": utcnow()}
@@ -225,9 +217,7 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
                         replayed.replay_status,
                         {"Idempotent-Replayed": "true"},
                     )
-                stored = await _store(
-                    conn, request, account_id, token_id, account_name, version, body
-                )
+                stored = await _store(conn, request, actor, body)
                 await conn.execute(idempotency.STORE_PG_SQL, claim_id, 200, stored.body.decode())
     except BaseException as e:
         if conn is not None:
@@ -245,35 +235,45 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
     return Response(stored.body)
 
 
+async def _admitted(
+    pool: asyncpg.Pool, args: list[Any]
+) -> tuple[asyncpg.Connection, asyncpg.Record | None]:
+    """A pooled connection, and the admission's row run on it (None: no live token)."""
+    conn = await pool.acquire(timeout=pg.ACQUIRE_TIMEOUT)
+    try:
+        return conn, await conn.fetchrow(_ADMIT, *args)
+    except BaseException as e:
+        await pg.release(pool, conn, broken=True)
+        if not pg.closed(e):
+            raise
+    # Closed under us since its last use (a database restart): once more on a fresh
+    # connection. The statement did not run on the closed one, and the pool's other idle
+    # connections were closed by the same restart: they are replaced as they are next taken.
+    await pool.expire_connections()
+    conn = await pool.acquire(timeout=pg.ACQUIRE_TIMEOUT)
+    try:
+        return conn, await conn.fetchrow(_ADMIT, *args)
+    except BaseException:
+        await pg.release(pool, conn, broken=True)
+        raise
+
+
 class _Stored:
     def __init__(self, lead: dict[str, Any]) -> None:
         self.lead = lead
         self.body = orjson.dumps(lead)
 
 
-async def _store(
-    conn: asyncpg.Connection,
-    request: Request,
-    account_id: int,
-    token_id: int,
-    account_name: str,
-    version: int,
-    body: Any,
-) -> _Stored:
+async def _store(conn: asyncpg.Connection, request: Request, actor: Actor, body: Any) -> _Stored:
     """Check, route and store the lead with its job and log row: one statement."""
     data = validate(LeadCreate, body)
-    actor = Actor(
-        account_id=account_id,
-        token_id=token_id,
-        account_name=account_name,
-        routing_version=version,
-    )
+    account_id = actor.account_id
     route = await _route(conn, actor, data)
     values = {**UNKNOWN_VALUES, **lead_values(actor, data, route, "homepage")}
     lead = serialize.from_values(
         {**values, "id": 0, "is_parent": True, "parent_id": None},
         route.office_name,
-        account_name,
+        actor.account_name,
         NEW_STATUS_NAME,
     )
     now = values["created_at"]
@@ -302,9 +302,10 @@ async def _store(
 
 
 async def _claim(
-    conn: asyncpg.Connection, request: Request, account_id: int, key: str, body: Any
+    conn: asyncpg.Connection, request: Request, actor: Actor, key: str, body: Any
 ) -> tuple[int | None, idempotency.Claim | None]:
     """The key claimed for this request (its row id), or the first response to replay."""
+    account_id = actor.account_id
     key = idempotency.checked_key(key)
     digest = idempotency.body_hash(body)
     method, path = request.method, request.url.path
