@@ -340,6 +340,34 @@ def summarise(name: str, r: load.LoadResult, cpu: dict[str, Any]) -> dict[str, A
     }
 
 
+def steadier_measures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """This machine's speed drifts between runs, and a side's throughput with it. Two
+    measures that drift less: Doorstep's ratio to the reference within each round (the two
+    ran a minute apart), and the server CPU each spends a request, which the load does not
+    decide."""
+    by = {(r["server"], r["round"]): r for r in runs}
+    rounds = sorted({r["round"] for r in runs})
+    ratio_by_round = [
+        by[("doorstep", n)]["throughput_rps"] / by[("reference", n)]["throughput_rps"]
+        for n in rounds
+        if ("doorstep", n) in by and ("reference", n) in by
+    ]
+
+    def cpu(side: str) -> float:
+        mine = [r for r in runs if r["server"] == side]
+        return sum(r["app_cpu_ms_per_request"] + r["db_cpu_ms_per_request"] for r in mine) / max(
+            len(mine), 1
+        )
+
+    doorstep, reference = cpu("doorstep"), cpu("reference")
+    return {
+        "ratio_by_round": [round(r, 3) for r in ratio_by_round],
+        "doorstep_cpu_ms": round(doorstep, 3),
+        "reference_cpu_ms": round(reference, 3),
+        "cpu_ratio": round(reference / doorstep, 3) if doorstep else 0.0,
+    }
+
+
 def print_run(row: dict[str, Any]) -> None:
     print(
         f"  {row['server']:<9} {row['throughput_rps']:>8.1f} req/s   "
@@ -569,6 +597,17 @@ def main(argv: list[str] | None = None) -> None:
                 f"errors {totals['doorstep']['errors']} / {totals[base]['errors']}",
                 flush=True,
             )
+    if "doorstep" in totals and "reference" in totals:
+        steadier = steadier_measures(runs)
+        report["steadier_measures"] = steadier
+        print(
+            "Per round, Doorstep / reference throughput: "
+            + ", ".join(f"{r:.1%}" for r in steadier["ratio_by_round"])
+            + "; server CPU a request (app + PostgreSQL): Doorstep "
+            f"{steadier['doorstep_cpu_ms']:.2f} ms, "
+            f"reference {steadier['reference_cpu_ms']:.2f} ms ({steadier['cpu_ratio']:.1%})",
+            flush=True,
+        )
     problems: list[str] = []
     if "doorstep" in sides:
         time.sleep(0.5)  # failed requests' log rows are written just after their responses
