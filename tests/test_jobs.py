@@ -289,26 +289,35 @@ def test_the_background_worker_runs_work_as_it_is_committed(engine):
 def test_the_worker_vacuums_the_jobs_table_as_it_goes(engine):
     """Each claim and finish leaves dead row versions that every later claim reads past
     until they are vacuumed; this machine's PostgreSQL runs with autovacuum off."""
-    from sqlalchemy import text
-
-    def vacuums() -> int:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
-            return int(
-                conn.scalar(
-                    text("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'jobs'")
-                )
-            )
-
-    before = vacuums()
+    before = _vacuums(engine)
     w = Worker(engine, 2, poll_s=0.05)
-    w.vacuum_every = 4
+    w.vacuum_every, w.vacuum_min_s = 4, 0.0
     ids = _worker_runs(w, 10)
     assert all(seen[i] == 1 for i in ids)
     deadline = time.monotonic() + 5
-    while vacuums() < before + 2 and time.monotonic() < deadline:
+    while _vacuums(engine) < before + 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert vacuums() >= before + 2  # 10 jobs, a vacuum every 4
+    assert _vacuums(engine) >= before + 2  # 10 jobs, a vacuum every 4
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's dead row versions")
+def test_the_worker_vacuums_at_most_so_often(engine):
+    before = _vacuums(engine)
+    w = Worker(engine, 2, poll_s=0.05)
+    w.vacuum_every, w.vacuum_min_s = 4, 3600.0
+    _worker_runs(w, 10)
+    time.sleep(0.5)
+    assert _vacuums(engine) == before  # 10 jobs, but not an hour since the worker started
+
+
+def _vacuums(engine) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+        return int(
+            conn.scalar(text("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'jobs'"))
+        )
 
 
 def test_the_due_jobs_index_holds_only_jobs_that_may_be_claimed(engine):

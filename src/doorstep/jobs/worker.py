@@ -34,8 +34,11 @@ from doorstep.models.base import utcnow
 
 log = logging.getLogger("doorstep.jobs")
 
-# Jobs recorded between two vacuums of the jobs table (Worker.vacuum).
+# Jobs finished between two vacuums of the jobs table (Worker.vacuum), and the shortest time
+# between two: a vacuum's cost grows with the table (finished jobs are kept for weeks), its
+# benefit with the jobs done since the last.
 VACUUM_EVERY = 5_000
+VACUUM_MIN_SECONDS = 30.0
 
 
 class Work:
@@ -138,7 +141,9 @@ class Worker:
         self._recorder: threading.Thread | None = None
         self.processed = 0
         self.vacuum_every = VACUUM_EVERY
+        self.vacuum_min_s = VACUUM_MIN_SECONDS
         self._since_vacuum = 0
+        self._vacuumed_at = time.monotonic()
         self._vacuum_failed = False
 
     # -- running -------------------------------------------------------------------------
@@ -249,9 +254,14 @@ class Worker:
             self.processed += 1
             self._room.notify()
             self._since_vacuum += 1
-            vacuum = self._since_vacuum >= self.vacuum_every
+            now = time.monotonic()
+            vacuum = (
+                self._since_vacuum >= self.vacuum_every
+                and now - self._vacuumed_at >= self.vacuum_min_s
+            )
             if vacuum:
                 self._since_vacuum = 0
+                self._vacuumed_at = now
         if vacuum:
             self.vacuum()
 
@@ -295,7 +305,8 @@ class Worker:
         them (measured: a claim went from 0.3 to 1.0 ms over 36,000 jobs, and on, with
         autovacuum off as on this project's machines; vacuumed every 3,000 jobs it stayed at
         0.3 ms). Autovacuum may be off, or slow to reach a table this busy, so the worker does
-        it every ``vacuum_every`` jobs it finishes. SKIP_LOCKED: another worker's vacuum
+        it every ``vacuum_every`` jobs it finishes, at most every ``vacuum_min_s`` seconds.
+        SKIP_LOCKED: another worker's vacuum
         running already is enough."""
         if self._vacuum_failed or self.engine.dialect.name != "postgresql":
             return
