@@ -15,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import asyncpg
 import orjson
-from sqlalchemy.engine import make_url
+from sqlalchemy import ClauseElement, text
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from doorstep import db
 from doorstep.config import get_settings
@@ -32,9 +35,19 @@ ACQUIRE_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 5.0
 
 
-def dsn(url: str) -> str:
-    """The libpq form of a SQLAlchemy URL (``postgresql+psycopg://`` -> ``postgresql://``)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+def positional(
+    statement: ClauseElement | str, column_keys: Sequence[str] = ()
+) -> tuple[str, list[str]]:
+    """A statement written for SQLAlchemy (``text()`` with ``:name`` parameters, or Core) as
+    asyncpg runs it: the SQL with ``$1, $2 ...``, and the parameter names in that order."""
+    clause = text(statement) if isinstance(statement, str) else statement
+    compiled = cast(
+        SQLCompiler, clause.compile(dialect=_DIALECT, column_keys=list(column_keys) or None)
+    )
+    return compiled.string, list(compiled.positiontup or [])
+
+
+_DIALECT = asyncpg_dialect.dialect()
 
 
 async def _init(conn: asyncpg.Connection) -> None:
@@ -76,9 +89,9 @@ async def open_pool() -> asyncpg.Pool | None:
     engine = db.get_engine()
     if engine.dialect.name != "postgresql" or not settings.db_async:
         return None
-    url = engine.url.render_as_string(hide_password=False)
     pool = asyncpg.create_pool(
-        dsn(url),
+        # libpq's form of the URL: postgresql+psycopg:// -> postgresql://
+        engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
         min_size=0,
         max_size=settings.db_async_pool_size,
         init=_init,

@@ -78,6 +78,29 @@ def enqueue(
     return job_id
 
 
+def new_row(
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    account_id: int | None,
+    lead_id: int | None,
+    run_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new job's row: pending, due at ``run_at``, with its kind's number of attempts."""
+    return {
+        "kind": kind,
+        "payload": payload,
+        "account_id": account_id,
+        "lead_id": lead_id,
+        "run_at": run_at,
+        "state": "pending",
+        "attempts": 0,
+        "max_attempts": registry.max_attempts(kind),
+        "created_at": now,
+    }
+
+
 def enqueue_many(session: Session, jobs: list[dict[str, Any]]) -> list[int]:
     """Several jobs in one statement (keys: kind, payload, account_id, lead_id, run_at);
     returns their ids, in the order given."""
@@ -85,17 +108,14 @@ def enqueue_many(session: Session, jobs: list[dict[str, Any]]) -> list[int]:
         return []
     now = utcnow()
     rows = [
-        {
-            "kind": j["kind"],
-            "payload": j["payload"],
-            "account_id": j.get("account_id"),
-            "lead_id": j.get("lead_id"),
-            "run_at": j.get("run_at") or now,
-            "state": "pending",
-            "attempts": 0,
-            "max_attempts": registry.max_attempts(j["kind"]),
-            "created_at": now,
-        }
+        new_row(
+            j["kind"],
+            j["payload"],
+            account_id=j.get("account_id"),
+            lead_id=j.get("lead_id"),
+            run_at=j.get("run_at") or now,
+            now=now,
+        )
         for j in jobs
     ]
     # Core on the table, not the ORM's bulk insert: this runs on every lead change.

@@ -306,8 +306,7 @@ class Worker:
         autovacuum off as on this project's machines; vacuumed every 3,000 jobs it stayed at
         0.3 ms). Autovacuum may be off, or slow to reach a table this busy, so the worker does
         it every ``vacuum_every`` jobs it finishes, at most every ``vacuum_min_s`` seconds.
-        SKIP_LOCKED: another worker's vacuum
-        running already is enough."""
+        SKIP_LOCKED: another worker's vacuum running already is enough."""
         if self._vacuum_failed or self.engine.dialect.name != "postgresql":
             return
         try:

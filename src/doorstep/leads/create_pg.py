@@ -32,7 +32,7 @@ from typing import Any
 import asyncpg
 import orjson
 from fastapi import Request
-from sqlalchemy import Table
+from sqlalchemy import Table, insert
 
 from doorstep import db, idempotency, pg
 from doorstep.auth.principal import Actor
@@ -46,10 +46,9 @@ from doorstep.errors import (
     is_row_id,
 )
 from doorstep.http import parse_body, validate
-from doorstep.jobs import queue, registry
+from doorstep.jobs import queue
 from doorstep.leads import events, serialize
 from doorstep.leads.schemas import LeadCreate
-from doorstep.leads.serialize import iso
 from doorstep.leads.service import (
     LEAD_COLUMNS,
     UNKNOWN_VALUES,
@@ -66,17 +65,9 @@ from doorstep.ops import metrics
 from doorstep.tokens import service as tokens
 from doorstep.tokens.browser import PAGE_KEY_PREFIX
 
-
-def numbered(sql: str, names: list[str]) -> str:
-    """``:name`` placeholders as asyncpg's ``$n``, numbered in the order of ``names``."""
-    for i, name in enumerate(names, 1):
-        sql = sql.replace(f":{name}", f"${i}")
-    return sql
-
-
-_ADMIT_NAMES = ["token_hash", "default_limit", "window", "weight"]
-_ADMIT = numbered(tokens.ADMIT_PG_SQL, _ADMIT_NAMES)
-_WINDOW = numbered(tokens.WINDOW_SQL, ["token_id", "window"])
+_ADMIT, _ADMIT_NAMES = pg.positional(tokens.ADMIT_PG_SQL)
+_WINDOW, _WINDOW_NAMES = pg.positional(tokens.WINDOW_SQL)
+assert _WINDOW_NAMES == ["token_id", "window"], _WINDOW_NAMES
 _OFFICE = "SELECT name FROM offices WHERE id = $1 AND account_id = $2"
 
 
@@ -127,10 +118,13 @@ SELECT id, is_parent, parent_id FROM lead
 
 
 _CREATE = _create_sql()
-_LOG_ROW = (
-    f"INSERT INTO request_logs ({', '.join(_LOG_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_LOG_COLUMNS) + 1))})"
-)
+_LOG_ROW, _ = pg.positional(insert(RequestLog).inline(), _LOG_COLUMNS)  # in that order
+
+
+def _log_args(request: Request, status: int) -> list[Any]:
+    """The request's log row (ops.middleware), as the statements' parameters."""
+    log = {**request.state.log_entry(status), "created_at": utcnow()}
+    return [log[c] for c in _LOG_COLUMNS]
 
 
 class Response:
@@ -174,8 +168,8 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
     params = tokens.admission_params(
         tokens.hash_token(key), settings.rate_limit_per_minute, time.time()
     )
-    conn: asyncpg.Connection | None
     conn, row = await _admitted(pool, [params[k] for k in _ADMIT_NAMES])
+    broken = False
     try:
         if row is None:
             raise Unauthorized("Invalid or revoked API key.")
@@ -209,8 +203,7 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
                 claim_id, replayed = await _claim(conn, request, actor, idempotency_key, body)
                 if replayed is not None:
                     assert replayed.replay_status is not None and replayed.replay_body
-                    log = {**state.log_entry(replayed.replay_status), "created_at": utcnow()}
-                    await conn.execute(_LOG_ROW, *[log[c] for c in _LOG_COLUMNS])
+                    await conn.execute(_LOG_ROW, *_log_args(request, replayed.replay_status))
                     state.logged = True
                     return Response(
                         replayed.replay_body.encode(),
@@ -220,13 +213,12 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
                 stored = await _store(conn, request, actor, body)
                 await conn.execute(idempotency.STORE_PG_SQL, claim_id, 200, stored.body.decode())
     except BaseException as e:
-        if conn is not None:
-            await pg.release(pool, conn, broken=not isinstance(e, DoorstepError))
-            conn = None
+        # A fault or a cancellation may leave the connection mid-statement: closed, not
+        # reused. The API's own errors (401, 422 ...) leave it idle.
+        broken = not isinstance(e, DoorstepError)
         raise
     finally:
-        if conn is not None:
-            await pg.release(pool, conn)
+        await pg.release(pool, conn, broken=broken)
     state.logged = True
     state.lead_id = stored.lead["id"]
     queue.nudge()  # an in-process worker takes the lead's job at once
@@ -277,8 +269,11 @@ async def _store(conn: asyncpg.Connection, request: Request, actor: Actor, body:
         NEW_STATUS_NAME,
     )
     now = values["created_at"]
-    event = {"type": events.LEAD_CREATED, "timestamp": iso(now), "lead": lead, "detail": {}}
-    log = {**request.state.log_entry(200), "created_at": utcnow()}
+    # The job's payload gets the lead's id and group in the statement (they are made there).
+    event = events.payload(events.LEAD_CREATED, lead, at=now)
+    job = queue.new_row(
+        events.JOB_KIND, event, account_id=account_id, lead_id=None, run_at=now, now=now
+    )
     email, phone = values["email_normalized"], values["phone_normalized"]
     row = await conn.fetchrow(
         _CREATE,
@@ -288,14 +283,8 @@ async def _store(conn: asyncpg.Connection, request: Request, actor: Actor, body:
         person_lock_ids(account_id, email, phone),
         *[values[c] for c in LEAD_COLUMNS],
         event,
-        "lead.event",
-        account_id,
-        now,
-        "pending",
-        0,
-        registry.max_attempts("lead.event"),
-        now,
-        *[log[c] for c in _LOG_COLUMNS],
+        *[job[c] for c in _JOB],
+        *_log_args(request, 200),
     )
     lead["id"], lead["is_parent"], lead["parent_id"] = row
     return _Stored(lead)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session
@@ -26,6 +27,7 @@ LEAD_CREATED = "lead.created"
 LEAD_UPDATED = "lead.updated"
 LEAD_STATUS_CHANGED = "lead.status_changed"
 EVENT_TYPES = (LEAD_CREATED, LEAD_UPDATED, LEAD_STATUS_CHANGED)
+JOB_KIND = "lead.event"
 
 
 @dataclass(frozen=True)
@@ -45,14 +47,24 @@ def emit(
     lead: dict[str, Any],
     detail: dict[str, Any] | None = None,
 ) -> None:
-    assert type in EVENT_TYPES, type
     enqueue(
         session,
-        "lead.event",
-        {"type": type, "timestamp": iso(utcnow()), "lead": lead, "detail": detail or {}},
+        JOB_KIND,
+        payload(type, lead, detail),
         account_id=int(lead["account_id"]),
         lead_id=int(lead["id"]),
     )
+
+
+def payload(
+    type: str,
+    lead: dict[str, Any],
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """A ``lead.event`` job's payload: the change, when, and the lead object after it."""
+    assert type in EVENT_TYPES, type
+    return {"type": type, "timestamp": iso(at or utcnow()), "lead": lead, "detail": detail or {}}
 
 
 def read_once(session: Session, key: tuple[Any, ...], read: Callable[[], T]) -> T:
@@ -86,7 +98,7 @@ def subscriber(name: str) -> Callable[[Subscriber], Subscriber]:
     return register
 
 
-@handler("lead.event")
+@handler(JOB_KIND)
 def fan_out(work: Work) -> None:
     """Hands a lead's change to every subscriber."""
     p = work.payload
