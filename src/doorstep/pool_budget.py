@@ -39,15 +39,17 @@ def available(engine: Engine) -> int:
     return limit - reserved - int(others) - HEADROOM
 
 
-def fit(workers: int, pool_size: int, max_overflow: int, available: int, explicit: bool) -> Fit:
-    need = workers * (pool_size + max_overflow)
+def fit(workers: int, pool_size: int, fixed: int, available: int, explicit: bool) -> Fit:
+    """Each worker's pool size: ``fixed`` is what a worker keeps beside its pool whatever
+    its size (the pool's overflow, the create path's asyncpg pool)."""
+    need = workers * (pool_size + fixed)
     if need <= available:
         return Fit(pool_size, None)
-    room = available // workers - max_overflow
+    room = available // workers - fixed
     if explicit or room < MIN_POOL:
         return Fit(
             pool_size,
-            f"{workers} workers x {pool_size + max_overflow} connections = {need}, but "
+            f"{workers} workers x {pool_size + fixed} connections = {need}, but "
             f"PostgreSQL can accept about {max(available, 0)} more: requests will fail with "
             '"too many clients" under load. Run fewer workers, lower DOORSTEP_DB_POOL_SIZE '
             "or raise max_connections.",
@@ -55,6 +57,6 @@ def fit(workers: int, pool_size: int, max_overflow: int, available: int, explici
     return Fit(
         room,
         f"PostgreSQL can accept about {available} more connections: each of the {workers} "
-        f"workers keeps {room + max_overflow} instead of {pool_size + max_overflow} "
+        f"workers keeps {room + fixed} instead of {pool_size + fixed} "
         "(set DOORSTEP_DB_POOL_SIZE, or raise max_connections, to choose otherwise).",
     )

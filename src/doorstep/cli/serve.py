@@ -129,8 +129,8 @@ def _fit_pool(workers: int) -> None:
             f"Could not read PostgreSQL's connection limit ({e}); pools left as set.", err=True
         )
         return
-    # The create path's asyncpg pool (pg.py) is a fixed number of connections beside the
-    # SQLAlchemy pool, counted with its overflow.
+    # Beside its SQLAlchemy pool a worker keeps that pool's overflow and the create path's
+    # asyncpg pool (pg.py).
     fixed = settings.db_max_overflow + (settings.db_async_pool_size if settings.db_async else 0)
     result = pool_budget.fit(
         workers,

@@ -138,19 +138,19 @@ def route(
         if not rows:
             return Route(None, None, "none")
         version = rows[0][0]
+    if not locate and (known := known_route(account_id, version, postcode)) is not None:
+        return known
     table = account_routing(conn, account_id, version)
     parts = routing_parts(postcode)
     if not parts:
         return table.default
-    if not locate:
-        key = (account_id, version, parts)
-        if (known := _routed.get(key)) is None:
-            known = _route(session, table, parts, locate=False)
-            if len(_routed) >= ROUTED_MAX:
-                _routed.clear()
-            _routed[key] = known
-        return known
-    return _route(session, table, parts, locate=True)
+    if locate:
+        return _route(session, table, parts, locate=True)
+    routed = _route(session, table, parts, locate=False)
+    if len(_routed) >= ROUTED_MAX:
+        _routed.clear()
+    _routed[(account_id, version, parts)] = routed
+    return routed
 
 
 def known_route(account_id: int, version: int, postcode: str | None) -> Route | None:
