@@ -124,16 +124,8 @@ def test_a_workers_claim_reads_only_the_jobs_it_may_claim(young):
             {"n": LEADS},
         )
     from doorstep.jobs import queue
-    from doorstep.models import Job
     from doorstep.models.base import utcnow
 
-    claim = (
-        select(Job.id)
-        .where(queue._due(utcnow()))
-        .order_by(Job.run_at, Job.id)
-        .limit(16)
-        .with_for_update(skip_locked=True)
-    )
-    lines = explain(young, claim)
+    lines = explain(young, queue.claimable(utcnow(), 16, postgresql=True))
     shown = "\n".join(lines)
     assert "ix_jobs_due" in shown and "Seq Scan" not in shown, shown

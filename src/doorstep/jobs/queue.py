@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Select,
     Table,
     and_,
     bindparam,
@@ -143,14 +144,19 @@ def _due(now: datetime) -> Any:
     return and_(Job.state.in_(("pending", "running")), Job.run_at <= now)
 
 
+def claimable(now: datetime, limit: int, *, postgresql: bool) -> Select[int]:
+    """The ids a claim takes: the oldest due jobs, passing over those another claimer holds
+    (PostgreSQL's SKIP LOCKED; SQLite has one writer at a time)."""
+    ids = select(Job.id).where(_due(now)).order_by(Job.run_at, Job.id).limit(limit)
+    return ids.with_for_update(skip_locked=True) if postgresql else ids
+
+
 def claim(engine: Engine, worker: str, limit: int, lease: timedelta) -> list[Claimed]:
     """Up to ``limit`` due jobs, now held by ``worker`` until ``now + lease`` (extended while
     it works). Each job is claimed by one worker: PostgreSQL's SKIP LOCKED passes over rows
     another claimer holds; SQLite has one writer at a time."""
     now = utcnow()
-    ids = select(Job.id).where(_due(now)).order_by(Job.run_at, Job.id).limit(limit)
-    if engine.dialect.name == "postgresql":
-        ids = ids.with_for_update(skip_locked=True)
+    ids = claimable(now, limit, postgresql=engine.dialect.name == "postgresql")
     stmt = (
         update(Job)
         .where(Job.id.in_(ids.scalar_subquery()), _due(now))
