@@ -18,10 +18,11 @@ class Job(Base):
 
     ``run_at`` is when the job may next be claimed: for a pending job, its due time; for a
     running one, the end of its worker's lease (a worker that dies stops extending it, and
-    the job is claimed again once it passes). One index serves both and holds only those, in
-    due order: a claim reads it in order and stops at its limit, with no sort, and finished
-    jobs add no entries to it. Each claim and finish leaves a dead row version behind, which
-    the worker vacuums away itself (jobs/worker.py), whatever autovacuum is set to."""
+    the job is claimed again once it passes). One index serves both and holds only those: a
+    claim reads the jobs it may take and no others, however many finished jobs the table
+    keeps, and finished jobs add no entries to it. Each claim and finish leaves a dead row
+    version behind, which the worker vacuums away itself (jobs/worker.py), whatever
+    autovacuum is set to."""
 
     __tablename__ = "jobs"
     __table_args__ = (
