@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
 
 from doorstep import formdata
 from doorstep.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -30,6 +31,15 @@ NOT_A_BODY_TYPE = (
     "The request body must be JSON (Content-Type: application/json) or an HTML form "
     "(application/x-www-form-urlencoded or multipart/form-data)."
 )
+
+
+async def read_body(request: Request) -> bytes | PayloadTooLarge:
+    """The request's body, or the 413 it earned: raised by ``parse_body`` once the API key
+    is checked, so that the request is logged against its token."""
+    try:
+        return await request.body()
+    except PayloadTooLarge as e:
+        return e
 
 
 def parse_body(content_type: str | None, raw: bytes | PayloadTooLarge) -> Any:

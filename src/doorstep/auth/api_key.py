@@ -27,7 +27,7 @@ from doorstep import db, statements
 from doorstep.auth.principal import Actor
 from doorstep.config import get_settings
 from doorstep.errors import PayloadTooLarge, RateLimited, Unauthorized
-from doorstep.http import parse_body
+from doorstep.http import parse_body, read_body
 from doorstep.tokens import browser as browser_keys
 from doorstep.tokens import service as tokens
 
@@ -54,12 +54,7 @@ class ApiCall:
         """``work`` in the request's unit of work; with ``body``, given the parsed body (JSON,
         or an HTML form read into the same shape: see ``formdata``). ``browser``: a
         publishable token may call this endpoint (tokens.browser)."""
-        raw: bytes | PayloadTooLarge | None = None
-        if body:
-            try:
-                raw = await self.request.body()
-            except PayloadTooLarge as e:
-                raw = e  # raised after the key is checked, so the request is logged
+        raw = await read_body(self.request) if body else None
         return await db.in_thread(self._unit, work, body, raw, browser)
 
     def _unit(self, work: Callable[[Call], R], body: bool, raw: Any, browser: bool) -> R:

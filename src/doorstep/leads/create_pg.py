@@ -40,12 +40,11 @@ from doorstep.config import get_settings
 from doorstep.errors import (
     Conflict,
     DoorstepError,
-    PayloadTooLarge,
     RateLimited,
     Unauthorized,
     is_row_id,
 )
-from doorstep.http import parse_body, validate
+from doorstep.http import parse_body, read_body, validate
 from doorstep.jobs import queue
 from doorstep.leads import events, serialize
 from doorstep.leads.schemas import LeadCreate
@@ -159,11 +158,7 @@ async def create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
 
 
 async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
-    raw: bytes | PayloadTooLarge
-    try:
-        raw = await request.body()
-    except PayloadTooLarge as e:
-        raw = e  # raised after the key is checked, so the request is logged
+    raw = await read_body(request)
     settings = get_settings()
     params = tokens.admission_params(
         tokens.hash_token(key), settings.rate_limit_per_minute, time.time()
