@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from doorstep.config import get_settings
+from doorstep.leads import events
 from doorstep.models import Job, Lead, RateCounter, RequestLog
 from tests.conftest import IS_POSTGRES, lead_body, make_agency
 
@@ -123,8 +124,8 @@ def test_both_paths_store_the_same_lead_job_and_log_row(client, thread_client, o
     assert lead.created_by_token_id == owner.token_id and lead.phone_normalized
     assert (job.kind, job.state, job.account_id) == ("lead.event", "pending", owner.account_id)
     assert job.max_attempts == slow_job.max_attempts
-    assert job.payload["type"] == "lead.created" and job.payload["lead"] == a
-    assert slow_job.payload["lead"] == b
+    assert job.payload["type"] == "lead.created" and events.lead_of(job.payload) == a
+    assert events.lead_of(slow_job.payload) == b
     assert (log.status_code, log.token_id, log.method, log.path) == (
         200,
         owner.token_id,

@@ -129,3 +129,20 @@ def test_a_workers_claim_reads_only_the_jobs_it_may_claim(young):
     lines = explain(young, queue.claimable(utcnow(), 16, postgresql=True))
     shown = "\n".join(lines)
     assert "ix_jobs_due" in shown and "Seq Scan" not in shown, shown
+
+
+def test_a_group_and_a_linked_lead_are_found_through_their_partial_indexes(young):
+    """parent_id and linked_from_lead_id are indexed only where set (migration 0020): most
+    leads have neither, so a create adds no entry; the look-ups ("= id") still use them."""
+    for column, index in (
+        ("parent_id", "ix_leads_parent_id"),
+        ("linked_from_lead_id", "ix_leads_linked_from_lead_id"),
+    ):
+        shown = plan(young, f"SELECT id FROM leads WHERE account_id = 1 AND {column} = 7")
+        assert index in shown and "Seq Scan" not in shown, shown
+    with young.connect() as conn:
+        entries = conn.scalar(
+            text("SELECT count(*) FROM leads WHERE parent_id IS NOT NULL")
+        )  # the young database's leads are all parents: the index is empty
+        size = conn.scalar(text("SELECT pg_relation_size('ix_leads_parent_id')"))
+    assert entries == 0 and size <= 2 * 8192  # the metapage and one empty leaf at most

@@ -106,7 +106,8 @@ WITH grp AS MATERIALIZED (
     INSERT INTO jobs ({", ".join(_JOB)}, lead_id, payload)
     VALUES ({", ".join(job)}, (SELECT id FROM lead),
         (SELECT jsonb_set({payload}::jsonb, '{{lead}}', ({payload}::jsonb -> 'lead')
-            || jsonb_build_object('id', id, 'is_parent', is_parent, 'parent_id', parent_id))
+            || jsonb_strip_nulls(jsonb_build_object(
+                'id', id, 'is_parent', is_parent, 'parent_id', parent_id)))
          FROM lead))
 ), logged AS (
     INSERT INTO request_logs ({", ".join(_LOG_COLUMNS)}, lead_id)

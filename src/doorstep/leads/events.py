@@ -3,9 +3,12 @@ webhooks, the autocaller).
 
 ``emit`` writes one ``lead.event`` job in the transaction of the change itself, carrying the
 lead object as it stands after the change: the change and its event commit together or not
-at all, and the create path pays for one small insert. A worker then hands the event to every
-subscriber (``@subscriber``) in one transaction with the job's completion, so each
-subscriber's own work (a workflow's steps, a webhook delivery) is written exactly once."""
+at all, and the create path pays for one small insert. The object is kept without its empty
+(null) fields, about half of it on a typical lead, and made whole again (``lead_of``) when
+the event is handed over: every claim and finish of the job copies its row. A worker then
+hands the event to every subscriber (``@subscriber``) in one transaction with the job's
+completion, so each subscriber's own work (a workflow's steps, a webhook delivery) is
+written exactly once."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from doorstep.jobs import enqueue, handler
 from doorstep.jobs.worker import Work
-from doorstep.leads.serialize import iso
+from doorstep.leads.serialize import LEAD_KEYS, iso
 from doorstep.models.base import utcnow
 
 T = TypeVar("T")
@@ -62,9 +65,17 @@ def payload(
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> dict[str, Any]:
-    """A ``lead.event`` job's payload: the change, when, and the lead object after it."""
+    """A ``lead.event`` job's payload: the change, when, and the lead object after it (its
+    null fields left out: ``lead_of`` gives it back whole)."""
     assert type in EVENT_TYPES, type
-    return {"type": type, "timestamp": iso(at or utcnow()), "lead": lead, "detail": detail or {}}
+    kept = {k: v for k, v in lead.items() if v is not None}
+    return {"type": type, "timestamp": iso(at or utcnow()), "lead": kept, "detail": detail or {}}
+
+
+def lead_of(payload: dict[str, Any]) -> dict[str, Any]:
+    """The lead object an event's payload carries, whole and in the documented key order."""
+    kept: dict[str, Any] = payload["lead"]
+    return {k: kept.get(k) for k in LEAD_KEYS} | kept
 
 
 def read_once(session: Session, key: tuple[Any, ...], read: Callable[[], T]) -> T:
@@ -107,7 +118,7 @@ def fan_out(work: Work) -> None:
         timestamp=p["timestamp"],
         account_id=int(work.job.account_id or p["lead"]["account_id"]),
         lead_id=int(work.job.lead_id or p["lead"]["id"]),
-        lead=p["lead"],
+        lead=lead_of(p),
         detail=p.get("detail") or {},
     )
     # Written with the job's completion, whatever records it: nothing is written before the

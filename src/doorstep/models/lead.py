@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from doorstep.models.base import Base, JSONType, UTCDateTime, utcnow
@@ -20,6 +20,19 @@ class Lead(Base):
         Index("ix_leads_email_account", "email_normalized", "account_id"),
         Index("ix_leads_phone_account", "phone_normalized", "account_id"),
         Index("ix_leads_account_office_created", "account_id", "office_id", "created_at"),
+        # Only the leads that have one (most have neither): every look-up is "= id".
+        Index(
+            "ix_leads_parent_id",
+            "parent_id",
+            postgresql_where=text("parent_id IS NOT NULL"),
+            sqlite_where=text("parent_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_leads_linked_from_lead_id",
+            "linked_from_lead_id",
+            postgresql_where=text("linked_from_lead_id IS NOT NULL"),
+            sqlite_where=text("linked_from_lead_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -55,9 +68,7 @@ class Lead(Base):
 
     source: Mapped[str] = mapped_column(String(40))
     is_parent: Mapped[bool] = mapped_column(Boolean, default=True)
-    parent_id: Mapped[int | None] = mapped_column(
-        ForeignKey("leads.id", ondelete="SET NULL"), index=True
-    )
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
 
     minimum_sale_estimation: Mapped[int | None] = mapped_column(Integer)
     average_sale_estimation: Mapped[int | None] = mapped_column(Integer)
@@ -90,7 +101,7 @@ class Lead(Base):
     )
     # The lead whose questionnaire answers created this one (a buyer's vendor lead).
     linked_from_lead_id: Mapped[int | None] = mapped_column(
-        ForeignKey("leads.id", ondelete="SET NULL"), index=True
+        ForeignKey("leads.id", ondelete="SET NULL")
     )
     eta: Mapped[str | None] = mapped_column(String(255))
     facebook_pixel_id: Mapped[str | None] = mapped_column(String(255))
