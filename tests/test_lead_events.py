@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from doorstep import db
-from doorstep.jobs import queue
+from doorstep.jobs import queue, registry
 from doorstep.jobs.worker import Worker
 from doorstep.leads import events
 from doorstep.models import Job
+from doorstep.models.base import utcnow
 from tests.conftest import create_lead_api, lead_body
 
 
@@ -128,3 +129,130 @@ def test_read_once_asks_again_in_a_new_transaction(engine):
         s.commit()
         s.execute(text("SELECT 1"))
         assert events.read_once(s, ("q",), lambda: ask(s)) == 2
+
+
+def _count_statements(engine):  # type: ignore[no-untyped-def]
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    @contextmanager
+    def counting():  # type: ignore[no-untyped-def]
+        seen: list[str] = []
+
+        def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+            seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            yield seen
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+
+    return counting()
+
+
+def test_the_worker_takes_lead_events_in_one_transaction_with_their_follow_on_work(
+    client, owner, engine
+):
+    """Lead events are taken, fanned out and marked done by one statement in one transaction
+    (Worker.take): not claimed, handed to a thread and recorded, a job at a time."""
+    got: list[int] = []
+
+    @events.subscriber("test")
+    def _record(session, change):  # type: ignore[no-untyped-def]
+        got.append(change.lead_id)
+        assert change.lead["first_name"] and "utm_source" in change.lead  # whole again
+
+    offices = list(owner.offices.values())
+    leads = [
+        create_lead_api(client, owner, email=f"t{i}@example.com", office_id=offices[i % 2])
+        for i in range(6)
+    ]
+    w = Worker(engine, 1, name="w")
+    try:
+        with _count_statements(engine) as seen:
+            assert w.take(registry.in_transaction_kinds()) == 6
+    finally:
+        events._subscribers.pop("test")
+    assert sorted(got) == sorted(lead["id"] for lead in leads)
+    jobs_written = [s for s in seen if s.lstrip().upper().startswith("UPDATE JOBS")]
+    assert len(jobs_written) == 1  # taken and finished at once
+    for table in ("workflows", "webhook_endpoints", "office_autocallers"):
+        assert len([s for s in seen if f"FROM {table}" in s]) == 1, table
+    with db.transaction() as s:
+        rows = s.execute(select(Job.state, Job.attempts, Job.claimed_by)).all()
+    assert set(rows) == {("done", 1, None)}
+    assert w.processed == 6
+    # The worker's claim for its threads leaves them alone, and nothing is due any more.
+    assert queue.claim(engine, "w", 10, timedelta(seconds=30), skip=("lead.event",)) == []
+    assert w.take(registry.in_transaction_kinds()) == 0
+
+
+def test_a_take_rolled_back_leaves_its_jobs_due(client, owner, engine):
+    """A worker killed before its transaction commits: the jobs it took are due again."""
+    create_lead_api(client, owner)
+    with db.session_factory()() as s:
+        (job,) = queue.take(s, ("lead.event",), 10)
+        assert job.attempts == 1
+        s.rollback()
+    with db.transaction() as s:
+        assert s.execute(select(Job.state, Job.attempts)).one() == ("pending", 0)
+    with db.session_factory()() as s, s.begin():
+        assert [j.id for j in queue.take(s, ("lead.event",), 10)] == [job.id]
+
+
+def test_one_failing_event_in_a_batch_is_retried_alone(client, owner, engine):
+    """A subscriber that fails on one lead: the batch is run again one event a transaction,
+    the others are done and the failing one is due again on its backoff, its attempt and
+    reason recorded; on its last attempt it fails for good."""
+    leads = [create_lead_api(client, owner, email=f"f{i}@example.com") for i in range(4)]
+    bad = leads[2]["id"]
+
+    @events.subscriber("test")
+    def _fail_one(session, change):  # type: ignore[no-untyped-def]
+        if change.lead_id == bad:
+            raise RuntimeError("the subscriber broke")
+
+    w = Worker(engine, 1, name="w")
+    try:
+        assert w.take(registry.in_transaction_kinds()) == 4
+        with db.transaction() as s:
+            rows = {
+                j.lead_id: (j.state, j.attempts, j.last_error, j.run_at)
+                for j in s.scalars(select(Job))
+            }
+        assert {k: v[:2] for k, v in rows.items()} == {
+            leads[0]["id"]: ("done", 1),
+            leads[1]["id"]: ("done", 1),
+            bad: ("pending", 1),
+            leads[3]["id"]: ("done", 1),
+        }
+        assert "RuntimeError: the subscriber broke" in rows[bad][2]
+        assert rows[bad][3] > utcnow() + timedelta(seconds=20)  # the first backoff: ~30 s
+        # Its last attempt: failed for good.
+        with db.transaction() as s:
+            s.execute(
+                update(Job)
+                .where(Job.lead_id == bad)
+                .values(run_at=utcnow(), attempts=Job.max_attempts - 1)
+            )
+        assert w.take(registry.in_transaction_kinds()) == 1
+        with db.transaction() as s:
+            job = s.scalars(select(Job).where(Job.lead_id == bad)).one()
+            assert (job.state, job.attempts) == ("failed", job.max_attempts)
+    finally:
+        events._subscribers.pop("test")
+
+
+def test_a_claim_or_a_take_of_one_job_takes_one(client, owner, engine):
+    """Found on a young PostgreSQL database: run as ``id IN (locking sub-select)``, a take of
+    one job took all four due (the planner re-ran the sub-select for each row it joined)."""
+    for i in range(4):
+        create_lead_api(client, owner, email=f"one{i}@example.com")
+    with db.session_factory()() as s, s.begin():
+        assert len(queue.take(s, ("lead.event",), 1)) == 1
+    assert len(queue.claim(engine, "w", 1, timedelta(seconds=30))) == 1
+    with db.transaction() as s:
+        states = sorted(s.scalars(select(Job.state)))
+    assert states == ["done", "pending", "pending", "running"]

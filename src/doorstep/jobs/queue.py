@@ -4,6 +4,7 @@ finish, fail, and the administrator's list and retry."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,10 +12,13 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     Select,
     Table,
     and_,
+    any_,
     bindparam,
+    cast,
     event,
     func,
     insert,
@@ -22,6 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql as postgresql_types
 from sqlalchemy.orm import Session
 
 from doorstep.jobs import registry
@@ -144,37 +149,128 @@ def _due(now: datetime) -> Any:
     return and_(Job.state.in_(("pending", "running")), Job.run_at <= now)
 
 
-def claimable(now: datetime, limit: int, *, postgresql: bool) -> Select[int]:
-    """The ids a claim takes: the oldest due jobs, passing over those another claimer holds
-    (PostgreSQL's SKIP LOCKED; SQLite has one writer at a time)."""
-    ids = select(Job.id).where(_due(now)).order_by(Job.run_at, Job.id).limit(limit)
+def claimable(
+    now: datetime,
+    limit: int,
+    *,
+    postgresql: bool,
+    kinds: Sequence[str] = (),
+    skip: Sequence[str] = (),
+) -> Select[int]:
+    """The ids a claim takes: the oldest due jobs (of ``kinds``, if given; not of ``skip``),
+    passing over those another claimer holds (PostgreSQL's SKIP LOCKED; SQLite has one
+    writer at a time)."""
+    ids = select(Job.id).where(_due(now))
+    if kinds:
+        ids = ids.where(Job.kind.in_(kinds))
+    if skip:
+        ids = ids.where(Job.kind.not_in(skip))
+    ids = ids.order_by(Job.run_at, Job.id).limit(limit)
     return ids.with_for_update(skip_locked=True) if postgresql else ids
 
 
-def claim(engine: Engine, worker: str, limit: int, lease: timedelta) -> list[Claimed]:
-    """Up to ``limit`` due jobs, now held by ``worker`` until ``now + lease`` (extended while
-    it works). Each job is claimed by one worker: PostgreSQL's SKIP LOCKED passes over rows
-    another claimer holds; SQLite has one writer at a time."""
+def _picked(ids: Select[int], postgresql: bool) -> Any:
+    """The claimed ids as a condition on the jobs updated. PostgreSQL gathers them into an
+    array first, so that the locking sub-select runs once: as ``id IN (sub-select)`` the
+    planner may join it to the jobs and run it again for each of them (a nested loop, chosen
+    on a never-analysed table), and each run skips the rows already taken and locks the
+    next: a claim of one took four jobs."""
+    if postgresql:
+        picked = ids.subquery()
+        gathered = select(func.array_agg(picked.c.id)).scalar_subquery()
+        # Cast: "= ANY (SELECT ...)" would compare each row's array; this is one array.
+        return Job.id == any_(cast(gathered, postgresql_types.ARRAY(Integer)))
+    return Job.id.in_(ids.scalar_subquery())
+
+
+_CLAIMED = (
+    Job.id,
+    Job.kind,
+    Job.payload,
+    Job.attempts,
+    Job.max_attempts,
+    Job.account_id,
+    Job.lead_id,
+)
+
+
+def claim(
+    engine: Engine, worker: str, limit: int, lease: timedelta, *, skip: Sequence[str] = ()
+) -> list[Claimed]:
+    """Up to ``limit`` due jobs (none of the kinds in ``skip``), now held by ``worker`` until
+    ``now + lease`` (extended while it works). Each job is claimed by one worker:
+    PostgreSQL's SKIP LOCKED passes over rows another claimer holds; SQLite has one writer
+    at a time."""
     now = utcnow()
-    ids = claimable(now, limit, postgresql=engine.dialect.name == "postgresql")
+    postgresql = engine.dialect.name == "postgresql"
+    ids = claimable(now, limit, postgresql=postgresql, skip=skip)
     stmt = (
         update(Job)
-        .where(Job.id.in_(ids.scalar_subquery()), _due(now))
+        .where(_picked(ids, postgresql), _due(now))
         .values(state="running", claimed_by=worker, run_at=now + lease, attempts=Job.attempts + 1)
-        .returning(
-            Job.id,
-            Job.kind,
-            Job.payload,
-            Job.attempts,
-            Job.max_attempts,
-            Job.account_id,
-            Job.lead_id,
-        )
+        .returning(*_CLAIMED)
         .execution_options(synchronize_session=False)
     )
     with engine.begin() as conn:
         rows = conn.execute(stmt).all()
     return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
+
+
+def take(session: Session, kinds: Sequence[str], limit: int) -> list[Claimed]:
+    """Up to ``limit`` due jobs of ``kinds``, marked done in the caller's transaction, for
+    handlers whose work is all in the database (``@handler(..., in_transaction=True)``):
+    their writes commit with it. One statement takes and finishes each job, where a claim
+    and a finish take two, with a commit between: rolled back, or its worker killed before
+    the commit, the jobs are due again as if never taken. PostgreSQL's SKIP LOCKED and
+    SQLite's single writer keep two workers off one job."""
+    conn = session.connection()
+    now = utcnow()
+    postgresql = conn.dialect.name == "postgresql"
+    ids = claimable(now, limit, postgresql=postgresql, kinds=kinds)
+    stmt = (
+        update(Job)
+        .where(_picked(ids, postgresql), _due(now))
+        .values(
+            state="done",
+            claimed_by=None,
+            finished_at=now,
+            run_at=now,
+            last_error=None,
+            attempts=Job.attempts + 1,
+        )
+        .returning(*_CLAIMED)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted((Claimed(*r) for r in conn.execute(stmt)), key=lambda c: c.id)
+
+
+def fail_taken(
+    conn: Connection | Session,
+    job: Claimed,
+    reason: str,
+    at: datetime,
+    *,
+    final: bool,
+    spend_attempt: bool = True,
+) -> bool:
+    """A taken job whose transaction failed and was rolled back (so it is still due, its
+    attempt not counted): the attempt counted, and the job due again at ``at``, or failed
+    for good."""
+    now = utcnow()
+    values: dict[str, Any] = {"claimed_by": None, "last_error": reason[:2000]}
+    if spend_attempt:
+        values["attempts"] = Job.attempts + 1
+    if final:
+        values |= {"state": "failed", "finished_at": now, "run_at": now}
+    else:
+        values |= {"state": "pending", "run_at": at}
+    result = conn.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.state.in_(("pending", "running")))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 1))
 
 
 def extend(engine: Engine, worker: str, ids: list[int], lease: timedelta) -> int:

@@ -55,6 +55,10 @@ class Handler:
     # put the failure on the lead's timeline.
     on_failure: Callable[[Work, str], None] | None = None
     description: str = field(default="")
+    # The handler only reads and writes the database, in ``work.session`` or through
+    # ``work.on_outcome``: the worker takes such jobs in batches and runs them in the
+    # transaction that marks them done (Worker.take), not one by one on its threads.
+    in_transaction: bool = False
 
     @property
     def max_attempts(self) -> int:
@@ -74,11 +78,14 @@ def handler(
     *,
     backoff: Sequence[float] = DEFAULT_BACKOFF,
     on_failure: Callable[[Work, str], None] | None = None,
+    in_transaction: bool = False,
 ) -> Callable[[Callable[[Work], None]], Callable[[Work], None]]:
     def register(fn: Callable[[Work], None]) -> Callable[[Work], None]:
         if kind in _HANDLERS and _HANDLERS[kind].run is not fn:
             raise RuntimeError(f"two handlers for job kind {kind!r}")
-        _HANDLERS[kind] = Handler(kind, fn, tuple(backoff), on_failure, (fn.__doc__ or "").strip())
+        _HANDLERS[kind] = Handler(
+            kind, fn, tuple(backoff), on_failure, (fn.__doc__ or "").strip(), in_transaction
+        )
         return fn
 
     return register
@@ -86,6 +93,10 @@ def handler(
 
 def get(kind: str) -> Handler | None:
     return _HANDLERS.get(kind)
+
+
+def in_transaction_kinds() -> tuple[str, ...]:
+    return tuple(sorted(k for k, h in _HANDLERS.items() if h.in_transaction))
 
 
 def max_attempts(kind: str) -> int:

@@ -109,7 +109,7 @@ def subscriber(name: str) -> Callable[[Subscriber], Subscriber]:
     return register
 
 
-@handler(JOB_KIND)
+@handler(JOB_KIND, in_transaction=True)
 def fan_out(work: Work) -> None:
     """Hands a lead's change to every subscriber."""
     p = work.payload
