@@ -37,14 +37,15 @@ def live_server(
 
 @contextmanager
 def doorstep_serve(
-    *options: str, env: dict[str, str] | None = None
+    *options: str, env: dict[str, str] | None = None, workers: int = 1, work: bool = False
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``doorstep serve`` with the options given, as an operator starts it (one worker, and
-    no durable work beside the tests)."""
+    no durable work beside the tests unless ``work``)."""
     port = free_port()
     command = [
         sys.executable, "-c", "from doorstep.cli import main; main()",
-        "serve", "--port", str(port), "--workers", "1", "--no-worker", *options,
+        "serve", "--port", str(port), "--workers", str(workers),
+        *([] if work else ["--no-worker"]), *options,
     ]  # fmt: skip
     with _running(command, port, {**_env(), **(env or {})}) as proc:
         yield f"http://127.0.0.1:{port}", proc

@@ -44,7 +44,10 @@ def test_serve_production_keeps_the_workers_asked_for(engine, monkeypatch):
 
     ran: dict = {}
     monkeypatch.setattr(serve.uvicorn, "run", lambda *a, **kw: ran.update(kw))
-    monkeypatch.setattr(serve, "_fit_pool", lambda workers: None)
+    monkeypatch.setattr(serve, "_fit_pool", lambda workers, beside=0: None)
+    started: list = []  # several server processes: the work in a process beside them
+    monkeypatch.setattr(serve.WorkProcess, "start", lambda self: started.append(self))
+    monkeypatch.setattr(serve.WorkProcess, "stop", lambda self, timeout=30.0: None)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     # serve sets these for its server processes; the test puts them back.
     monkeypatch.setenv("DOORSTEP_ENVIRONMENT", "development")
@@ -53,12 +56,14 @@ def test_serve_production_keeps_the_workers_asked_for(engine, monkeypatch):
         r = runner.invoke(cli, ["serve", "--production", "--workers", "1"])
         assert r.exit_code == 0, r.output
         assert ran["workers"] == 1
+        assert started == []
         r = runner.invoke(cli, ["serve", "--production"])
         assert r.exit_code == 0, r.output
-        assert ran["workers"] == 4
+        assert ran["workers"] == 4 and len(started) == 1
+        assert os.environ["DOORSTEP_WORKER_IN_PROCESS"] == "false"
         r = runner.invoke(cli, ["serve"])
         assert r.exit_code == 0, r.output
-        assert ran["workers"] == 1
+        assert ran["workers"] == 1 and len(started) == 1
     finally:
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         monkeypatch.undo()

@@ -489,3 +489,66 @@ def test_serve_runs_work_in_its_processes_unless_told_not_to(engine, monkeypatch
         monkeypatch.undo()
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         get_settings.cache_clear()
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The processes ``pid`` started, with their command lines."""
+    from pathlib import Path
+
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+                out[int(stat.parent.name)] = cmdline.decode()
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def _work_processes(pid: int) -> list[int]:
+    return [p for p, cmd in _children(pid).items() if "-m doorstep worker" in cmd]
+
+
+def _until(check, seconds: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return found
+
+
+def test_serve_with_several_processes_runs_the_work_in_one_process_beside_them(owner):
+    """`doorstep serve --workers 2` runs no worker threads in its server processes (they
+    would compete with the requests for each process's interpreter lock) but one `doorstep
+    worker` beside them: it does a lead's work, is started again if it dies, and stops with
+    serve."""
+    import os
+    import signal
+
+    import httpx
+
+    from tests.conftest import lead_body
+    from tests.live import doorstep_serve
+
+    def state(lead_id: int) -> str | None:
+        with db.transaction() as s:
+            return s.scalar(select(Job.state).where(Job.lead_id == lead_id))
+
+    with doorstep_serve(workers=2, work=True) as (base, proc):
+        (first,) = _until(lambda: _work_processes(proc.pid))
+        r = httpx.post(base + "/api/v103/leads", json=lead_body(), headers=owner.headers)
+        assert r.status_code == 200, r.text
+        _until(lambda: state(r.json()["id"]) == "done")
+        os.kill(first, signal.SIGKILL)
+        (second,) = _until(lambda: [p for p in _work_processes(proc.pid) if p != first])
+        r = httpx.post(
+            base + "/api/v103/leads",
+            json=lead_body(email="second@example.com", phone="07700900123"),
+            headers=owner.headers,
+        )
+        _until(lambda: state(r.json()["id"]) == "done")
+    with pytest.raises(ProcessLookupError):  # stopped with serve
+        for _ in range(50):
+            os.kill(second, 0)
+            time.sleep(0.1)

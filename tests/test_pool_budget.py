@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from doorstep import db, pool_budget
 from doorstep.cli import app as cli
+from doorstep.cli import serve
 from doorstep.config import get_settings
 from tests.conftest import IS_POSTGRES
 
@@ -56,13 +57,23 @@ def test_the_budget_is_read_off_the_server(engine):
     assert 0 < pool_budget.available(engine) < limit
 
 
+def _no_work_process(monkeypatch):  # type: ignore[no-untyped-def]
+    """serve --workers 3 would start `doorstep worker` beside its processes: not here."""
+    started = []
+    monkeypatch.setattr(serve.WorkProcess, "start", lambda self: started.append(self))
+    monkeypatch.setattr(serve.WorkProcess, "stop", lambda self, timeout=30.0: None)
+    return started
+
+
 @pytest.mark.skipif(not IS_POSTGRES, reason="PostgreSQL's own connection limit")
 def test_serve_shrinks_the_workers_pools_to_fit(engine, monkeypatch):
     ran = {}
     monkeypatch.setattr("doorstep.cli.serve.uvicorn.run", lambda *a, **kw: ran.update(kw))
     monkeypatch.delenv("DOORSTEP_WORKER_IN_PROCESS", raising=False)  # serve sets it
-    # Each worker keeps its SQLAlchemy pool and the create path's 8 asyncpg connections.
-    monkeypatch.setattr(pool_budget, "available", lambda engine: 54)
+    _no_work_process(monkeypatch)
+    # Each worker keeps its SQLAlchemy pool and the create path's 8 asyncpg connections;
+    # the work process beside them, 11 (its 8 job threads and 3 of its own).
+    monkeypatch.setattr(pool_budget, "available", lambda engine: 54 + 11)
     monkeypatch.delenv("DOORSTEP_DB_POOL_SIZE", raising=False)
     try:
         r = runner.invoke(cli, ["serve", "--workers", "3"])
@@ -83,6 +94,7 @@ def test_serve_keeps_a_pool_size_the_operator_set(engine, monkeypatch, tmp_path)
     ran = {}
     monkeypatch.setattr("doorstep.cli.serve.uvicorn.run", lambda *a, **kw: ran.update(kw))
     monkeypatch.delenv("DOORSTEP_WORKER_IN_PROCESS", raising=False)  # serve sets it
+    _no_work_process(monkeypatch)
     monkeypatch.setattr(pool_budget, "available", lambda engine: 30)
     monkeypatch.delenv("DOORSTEP_DB_POOL_SIZE", raising=False)
     (tmp_path / ".env").write_text("DOORSTEP_DB_POOL_SIZE=20\n")  # set in .env, not the shell

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 from typing import Annotated
 
 import typer
@@ -81,10 +87,16 @@ def serve(
         raise typer.Exit(1) from None
     ensure_schema()
     ops_logging.configure(settings.log_level, settings.log_json)
+    # One server process runs the work on threads of its own. Several leave it to one
+    # `doorstep worker` process beside them: a worker's threads in a server process compete
+    # with its requests for the process's one interpreter lock (measured with two server
+    # processes: 635 creates a second with a worker thread in each, 761 with the work in a
+    # process of its own, whose CPU was counted too).
+    beside = not no_worker and workers > 1
     # Server processes read their settings from the environment when they start.
-    os.environ["DOORSTEP_WORKER_IN_PROCESS"] = "false" if no_worker else "true"
+    os.environ["DOORSTEP_WORKER_IN_PROCESS"] = "false" if no_worker or beside else "true"
     get_settings.cache_clear()
-    _fit_pool(workers)
+    _fit_pool(workers, WorkProcess.connections() if beside else 0)
     if workers > 1:
         # prometheus_client adds up the processes' metrics through files in this folder.
         mdir = os.path.join(tempfile.gettempdir(), f"doorstep-metrics-{port}")
@@ -100,6 +112,17 @@ def serve(
             raise typer.Exit(1) from None
         typer.echo(f"Metrics on http://{metrics_host}:{metrics_port}/metrics", err=True)
     typer.echo(f"Doorstep on http://{host}:{port} (API docs: http://{host}:{port}/docs)", err=True)
+    work = WorkProcess() if beside else None
+    if work is not None:
+        work.start()
+    try:
+        _serve(host, port, workers, production)
+    finally:
+        if work is not None:
+            work.stop()
+
+
+def _serve(host: str, port: int, workers: int, production: bool) -> None:
     uvicorn.run(
         "doorstep.app:create_app",
         factory=True,
@@ -116,14 +139,84 @@ def serve(
     )
 
 
-def _fit_pool(workers: int) -> None:
-    """Keep the workers' connections within what PostgreSQL accepts (pool_budget.py)."""
+class WorkProcess:
+    """`doorstep worker` beside the server's processes: started with them, stopped with them
+    (it finishes the jobs in hand), started again if it dies. It polls for due work every
+    WORK_POLL_S (the server's processes cannot wake it as they wake a worker thread), unless
+    DOORSTEP_WORKER_POLL_SECONDS says otherwise."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._supervise, name="doorstep-work", daemon=True)
+
+    @staticmethod
+    def connections() -> int:
+        """The most database connections it holds: its claim, lease and recording threads
+        and one a job thread, within its pool."""
+        settings = get_settings()
+        return min(
+            settings.db_pool_size + settings.db_max_overflow, settings.worker_concurrency + 3
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        env = {"DOORSTEP_WORKER_POLL_SECONDS": str(WORK_POLL_S), **os.environ}
+        while True:
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "doorstep", "worker"],
+                    env=env,
+                    preexec_fn=_die_with_parent,
+                )
+            code = self.proc.wait()
+            if self._stopping.is_set() or code == 0:
+                return  # stopped by us, or by a signal to the whole group (Ctrl-C)
+            typer.echo(
+                f"The worker process exited with {code}; starting it again in {RESTART_S} s.",
+                err=True,
+            )
+            if self._stopping.wait(RESTART_S):
+                return
+
+    def stop(self, timeout: float = 30.0) -> None:
+        with self._lock:
+            self._stopping.set()
+            proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()  # SIGTERM: it finishes the jobs in hand
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._thread.join(timeout)
+
+
+WORK_POLL_S = 0.1
+RESTART_S = 1.0
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM if serve dies without stopping it (SIGKILL)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _fit_pool(workers: int, beside: int = 0) -> None:
+    """Keep the workers' connections within what PostgreSQL accepts (pool_budget.py);
+    ``beside``: the connections another process of serve's holds (its worker process)."""
     engine = db.get_engine()
     if engine.dialect.name != "postgresql":
         return
     settings = get_settings()
     try:
-        available = pool_budget.available(engine)
+        available = pool_budget.available(engine) - beside
     except SQLAlchemyError as e:
         typer.echo(
             f"Could not read PostgreSQL's connection limit ({e}); pools left as set.", err=True
