@@ -146,3 +146,19 @@ def test_a_group_and_a_linked_lead_are_found_through_their_partial_indexes(young
         )  # the young database's leads are all parents: the index is empty
         size = conn.scalar(text("SELECT pg_relation_size('ix_leads_parent_id')"))
     assert entries == 0 and size <= 2 * 8192  # the metapage and one empty leaf at most
+
+
+def test_a_creates_log_row_and_job_check_no_shared_row(young):
+    """Every create writes a request-log row and a job. As foreign keys, their account,
+    token and lead columns made each create check and share-lock those rows (rows every
+    create of the account shares, each lock a WAL record); they are plain columns since
+    migration 0021. The lead itself keeps its keys."""
+    with young.connect() as conn:
+        keys = conn.execute(
+            text(
+                "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE contype = 'f'"
+                " AND conrelid IN ('request_logs'::regclass, 'jobs'::regclass, 'leads'::regclass)"
+            )
+        ).all()
+    tables = {table for table, _ in keys}
+    assert tables == {"leads"}, keys

@@ -54,8 +54,11 @@ class RequestLog(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    # No foreign keys (migration 0021): every request writes a row, and a key would check and
+    # share-lock the account's, the token's and the lead's rows for it, rows every request of
+    # the account shares. None of them is ever deleted (a token is revoked, not deleted).
+    account_id: Mapped[int] = mapped_column(Integer)
+    token_id: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     method: Mapped[str] = mapped_column(String(10))
     path: Mapped[str] = mapped_column(String(2048))
@@ -68,7 +71,7 @@ class RequestLog(Base):
     body: Mapped[str | None] = mapped_column(Text)
     body_truncated: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str | None] = mapped_column(Text)
-    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    lead_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class TokenUsage(Base):
