@@ -72,8 +72,9 @@ def test_serve_shrinks_the_workers_pools_to_fit(engine, monkeypatch):
     monkeypatch.delenv("DOORSTEP_WORKER_IN_PROCESS", raising=False)  # serve sets it
     _no_work_process(monkeypatch)
     # Each worker keeps its SQLAlchemy pool and the create path's 8 asyncpg connections;
-    # the work process beside them, 11 (its 8 job threads and 3 of its own).
-    monkeypatch.setattr(pool_budget, "available", lambda engine: 54 + 11)
+    # the work process beside them, its pool of 20 (it runs the 3 x 8 job threads the
+    # server processes would have had, and 3 of its own).
+    monkeypatch.setattr(pool_budget, "available", lambda engine: 54 + 20)
     monkeypatch.delenv("DOORSTEP_DB_POOL_SIZE", raising=False)
     try:
         r = runner.invoke(cli, ["serve", "--workers", "3"])

@@ -96,7 +96,7 @@ def serve(
     # Server processes read their settings from the environment when they start.
     os.environ["DOORSTEP_WORKER_IN_PROCESS"] = "false" if no_worker or beside else "true"
     get_settings.cache_clear()
-    _fit_pool(workers, WorkProcess.connections() if beside else 0)
+    _fit_pool(workers, WorkProcess.connections(workers) if beside else 0)
     if workers > 1:
         # prometheus_client adds up the processes' metrics through files in this folder.
         mdir = os.path.join(tempfile.gettempdir(), f"doorstep-metrics-{port}")
@@ -112,7 +112,7 @@ def serve(
             raise typer.Exit(1) from None
         typer.echo(f"Metrics on http://{metrics_host}:{metrics_port}/metrics", err=True)
     typer.echo(f"Doorstep on http://{host}:{port} (API docs: http://{host}:{port}/docs)", err=True)
-    work = WorkProcess() if beside else None
+    work = WorkProcess(workers) if beside else None
     if work is not None:
         work.start()
     try:
@@ -145,20 +145,25 @@ class WorkProcess:
     WORK_POLL_S (the server's processes cannot wake it as they wake a worker thread), unless
     DOORSTEP_WORKER_POLL_SECONDS says otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, servers: int) -> None:
+        # The job threads the server processes would have had between them.
+        self.concurrency = WorkProcess.threads_for(servers)
         self.proc: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._supervise, name="doorstep-work", daemon=True)
 
     @staticmethod
-    def connections() -> int:
+    def threads_for(servers: int) -> int:
+        return min(256, get_settings().worker_concurrency * servers)
+
+    @staticmethod
+    def connections(servers: int) -> int:
         """The most database connections it holds: its claim, lease and recording threads
         and one a job thread, within its pool."""
         settings = get_settings()
-        return min(
-            settings.db_pool_size + settings.db_max_overflow, settings.worker_concurrency + 3
-        )
+        pool = settings.db_pool_size + settings.db_max_overflow
+        return min(pool, WorkProcess.threads_for(servers) + 3)
 
     def start(self) -> None:
         self._thread.start()
@@ -170,7 +175,14 @@ class WorkProcess:
                 if self._stopping.is_set():
                     return
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "doorstep", "worker"],
+                    [
+                        sys.executable,
+                        "-m",
+                        "doorstep",
+                        "worker",
+                        "--concurrency",
+                        str(self.concurrency),
+                    ],
                     env=env,
                     preexec_fn=_die_with_parent,
                 )
