@@ -256,3 +256,34 @@ def test_a_claim_or_a_take_of_one_job_takes_one(client, owner, engine):
     with db.transaction() as s:
         states = sorted(s.scalars(select(Job.state)))
     assert states == ["done", "pending", "pending", "running"]
+
+
+def test_a_failed_batch_stops_its_retries_when_the_database_refuses(
+    client, owner, engine, monkeypatch
+):
+    """A batch that failed because the database went away: its one-by-one retries stop at
+    the first take that fails (after a pause), not one failure logged per job."""
+    for i in range(5):
+        create_lead_api(client, owner, email=f"gone{i}@example.com")
+    calls: list[int] = []
+    real_take = queue.take
+
+    def take(session, kinds, limit):  # type: ignore[no-untyped-def]
+        calls.append(limit)
+        if len(calls) == 1:
+            return real_take(session, kinds, limit)
+        raise RuntimeError("the database went away")
+
+    @events.subscriber("test")
+    def _gone(session, change):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(queue, "take", take)
+    w = Worker(engine, 1, name="w", poll_s=0.01)
+    try:
+        assert w.take(registry.in_transaction_kinds()) == 5
+    finally:
+        events._subscribers.pop("test")
+    assert calls == [200, 1]
+    with db.transaction() as s:  # nothing lost: all still due
+        assert set(s.scalars(select(Job.state))) == {"pending"}

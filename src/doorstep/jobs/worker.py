@@ -254,7 +254,8 @@ class Worker:
                 return 0
             log.exception("a batch of %d jobs failed; running them one by one", len(jobs))
             for _ in jobs:
-                self._take_one(kinds)
+                if not self._take_one(kinds):
+                    break  # nothing left due, or the database cannot be reached
             return len(jobs)
         self._count(len(jobs))
         return len(jobs)
@@ -267,21 +268,25 @@ class Worker:
         for fn in work.take_outcome():
             fn(session)
 
-    def _take_one(self, kinds: tuple[str, ...]) -> None:
+    def _take_one(self, kinds: tuple[str, ...]) -> bool:
+        """One due job taken and run in a transaction of its own, or its failure recorded;
+        False when none was taken (none due, or taking failed: then after a pause)."""
         job: queue.Claimed | None = None
         try:
             with Session(self.engine, expire_on_commit=False, autoflush=False) as s, s.begin():
                 taken = queue.take(s, kinds, 1)
                 if not taken:
-                    return
+                    return False
                 job = taken[0]
                 self._run_taken(s, job)
         except Exception as e:
             if job is None:
-                log.exception("taking a job failed")
-                return
+                log.exception("taking a job failed; trying again shortly")
+                self._stop.wait(min(5.0, self.poll_s * 5))
+                return False
             self._fail_taken(job, e)
         self._count(1)
+        return True
 
     def _fail_taken(self, job: queue.Claimed, e: Exception) -> None:
         """Records the failure of a taken job (its transaction rolled back): due again on its
