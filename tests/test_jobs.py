@@ -552,3 +552,12 @@ def test_serve_with_several_processes_runs_the_work_in_one_process_beside_them(o
         for _ in range(50):
             os.kill(second, 0)
             time.sleep(0.1)
+
+
+def test_a_worker_started_by_serve_does_not_outlive_it(monkeypatch):
+    """The worker process serve starts is bound to it (PR_SET_PDEATHSIG on Linux): started
+    after serve is gone (its parent is no longer the pid serve gave), it does not run."""
+    monkeypatch.setenv("DOORSTEP_WORKER_PARENT_PID", "1")
+    r = runner.invoke(cli, ["worker"])
+    assert r.exit_code == 0, r.output
+    assert "at once" not in r.output  # never started

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import signal
 from typing import Annotated, Any
 
@@ -102,5 +105,22 @@ def worker(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if not _bound_to_parent():
+        return
     typer.echo(f"Worker {w.name}: {w.concurrency} at once.", err=True)
     w.run_forever()
+
+
+# Set by `doorstep serve` for the worker process it runs beside its server processes.
+PARENT_ENV = "DOORSTEP_WORKER_PARENT_PID"
+
+
+def _bound_to_parent() -> bool:
+    """Started by ``doorstep serve``: on Linux, SIGTERM (a clean stop) when serve dies
+    without stopping it (SIGKILL); False if serve is gone already."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent:
+        return True
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    return os.getppid() == int(parent)

@@ -1,10 +1,7 @@
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from doorstep import db, pool_budget
 from doorstep.cli.common import JsonOpt, emit, ensure_schema, session
+from doorstep.cli.jobs import PARENT_ENV
 from doorstep.config import get_settings
 from doorstep.demo import ensure_demo
 from doorstep.ops import logging as ops_logging
@@ -169,7 +167,12 @@ class WorkProcess:
         self._thread.start()
 
     def _supervise(self) -> None:
-        env = {"DOORSTEP_WORKER_POLL_SECONDS": str(WORK_POLL_S), **os.environ}
+        env = {
+            "DOORSTEP_WORKER_POLL_SECONDS": str(WORK_POLL_S),
+            **os.environ,
+            # It stops when serve dies without stopping it (SIGKILL): cli/jobs.py.
+            PARENT_ENV: str(os.getpid()),
+        }
         while True:
             with self._lock:
                 if self._stopping.is_set():
@@ -184,7 +187,6 @@ class WorkProcess:
                         str(self.concurrency),
                     ],
                     env=env,
-                    preexec_fn=_die_with_parent,
                 )
             code = self.proc.wait()
             if self._stopping.is_set() or code == 0:
@@ -212,12 +214,6 @@ class WorkProcess:
 
 WORK_POLL_S = 0.1
 RESTART_S = 1.0
-
-
-def _die_with_parent() -> None:
-    """Linux: the worker gets SIGTERM if serve dies without stopping it (SIGKILL)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _fit_pool(workers: int, beside: int = 0) -> None:
