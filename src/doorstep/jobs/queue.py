@@ -202,18 +202,22 @@ def claim(
     PostgreSQL's SKIP LOCKED passes over rows another claimer holds; SQLite has one writer
     at a time."""
     now = utcnow()
-    postgresql = engine.dialect.name == "postgresql"
-    ids = claimable(now, limit, postgresql=postgresql, skip=skip)
+    ids = claimable(now, limit, postgresql=engine.dialect.name == "postgresql", skip=skip)
+    with engine.begin() as conn:
+        return _claimed(conn, now, ids, state="running", claimed_by=worker, run_at=now + lease)
+
+
+def _claimed(conn: Connection, now: datetime, ids: Select[int], **values: Any) -> list[Claimed]:
+    """The jobs of ``ids`` still due, updated with ``values`` and their attempt counted, in
+    id order (a claim's, or a take's)."""
     stmt = (
         update(Job)
-        .where(_picked(ids, postgresql), _due(now))
-        .values(state="running", claimed_by=worker, run_at=now + lease, attempts=Job.attempts + 1)
+        .where(_picked(ids, conn.dialect.name == "postgresql"), _due(now))
+        .values(attempts=Job.attempts + 1, **values)
         .returning(*_CLAIMED)
         .execution_options(synchronize_session=False)
     )
-    with engine.begin() as conn:
-        rows = conn.execute(stmt).all()
-    return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
+    return sorted((Claimed(*r) for r in conn.execute(stmt)), key=lambda c: c.id)
 
 
 def take(session: Session, kinds: Sequence[str], limit: int) -> list[Claimed]:
@@ -225,23 +229,10 @@ def take(session: Session, kinds: Sequence[str], limit: int) -> list[Claimed]:
     SQLite's single writer keep two workers off one job."""
     conn = session.connection()
     now = utcnow()
-    postgresql = conn.dialect.name == "postgresql"
-    ids = claimable(now, limit, postgresql=postgresql, kinds=kinds)
-    stmt = (
-        update(Job)
-        .where(_picked(ids, postgresql), _due(now))
-        .values(
-            state="done",
-            claimed_by=None,
-            finished_at=now,
-            run_at=now,
-            last_error=None,
-            attempts=Job.attempts + 1,
-        )
-        .returning(*_CLAIMED)
-        .execution_options(synchronize_session=False)
+    ids = claimable(now, limit, postgresql=conn.dialect.name == "postgresql", kinds=kinds)
+    return _claimed(
+        conn, now, ids, state="done", claimed_by=None, finished_at=now, run_at=now, last_error=None
     )
-    return sorted((Claimed(*r) for r in conn.execute(stmt)), key=lambda c: c.id)
 
 
 def fail_taken(
