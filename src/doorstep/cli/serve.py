@@ -114,27 +114,23 @@ def serve(
     if work is not None:
         work.start()
     try:
-        _serve(host, port, workers, production)
+        uvicorn.run(
+            "doorstep.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=production,
+            # Only these addresses may say which client and scheme a request came from: from any
+            # other, X-Forwarded-For would spoof the request log's client address and
+            # X-Forwarded-Proto: https would pass a plain-HTTP request off as secure.
+            forwarded_allow_ips=get_settings().forwarded_allow_ips if production else None,
+            access_log=False,
+            log_config=None,
+        )
     finally:
         if work is not None:
             work.stop()
-
-
-def _serve(host: str, port: int, workers: int, production: bool) -> None:
-    uvicorn.run(
-        "doorstep.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=production,
-        # Only these addresses may say which client and scheme a request came from: from any
-        # other, X-Forwarded-For would spoof the request log's client address and
-        # X-Forwarded-Proto: https would pass a plain-HTTP request off as secure.
-        forwarded_allow_ips=get_settings().forwarded_allow_ips if production else None,
-        access_log=False,
-        log_config=None,
-    )
 
 
 class WorkProcess:
