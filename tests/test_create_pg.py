@@ -206,3 +206,37 @@ def test_a_routing_postcode_is_routed_as_by_the_thread_path(client, thread_clien
         slow["office_id"],
         slow["out_of_area_distance"],
     )
+
+
+def test_a_postcode_new_to_the_process_is_placed_without_a_database_thread(
+    client, owner, session, monkeypatch
+):
+    # Most leads carry a postcode no earlier lead had: once the account's table is read, an
+    # uncovered postcode's unit is looked up on the request's own connection, not on a
+    # database thread, and placed as the thread path places it.
+    from doorstep import db
+    from doorstep.leads import create_pg
+    from doorstep.models import PostcodeUnit
+    from doorstep.offices import routing
+
+    session.add(PostcodeUnit(postcode="LS1 4DY", latitude=53.79648, longitude=-1.54785))
+    session.commit()
+    assert post(client, owner.headers, type="vendor", postcode="NG1 5FS").status_code == 200
+    hops: list[Any] = []
+    real = db.in_thread
+
+    async def counted(fn: Any, *args: Any) -> Any:
+        hops.append(fn)
+        return await real(fn, *args)
+
+    monkeypatch.setattr(create_pg.db, "in_thread", counted)
+    placed = post(client, owner.headers, type="vendor", postcode="LS1 4DY").json()
+    sector = post(client, owner.headers, type="vendor", postcode="LS1 4ZZ").json()  # no unit
+    assert hops == []
+    by_thread_path = routing.route(session, owner.account_id, "LS1 4DY", locate=True)
+    assert by_thread_path.location is not None and by_thread_path.location.precision == "unit"
+    assert (placed["office_id"], placed["out_of_area_distance"]) == (
+        by_thread_path.office_id,
+        by_thread_path.out_of_area_distance,
+    )
+    assert sector["out_of_area_distance"] != placed["out_of_area_distance"]

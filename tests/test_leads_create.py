@@ -353,6 +353,9 @@ def test_a_wrongly_typed_string_field_is_refused(client, owner):
         ("07986 000000", "+447986000000", True),
         ("+44 (0)1623 000000", "+441623000000", True),
         ("+33 1 42 68 53 00", "+33142685300", False),  # valid, but not a UK number
+        ("07624 123456", "+447624123456", False),  # +44, but the Isle of Man's
+        ("01481 712345", "+441481712345", False),  # Guernsey's
+        ("01000 000000", "+441000000000", False),  # possible, but no UK number is like it
         ("12", None, False),
         ("call me maybe", None, False),
     ],

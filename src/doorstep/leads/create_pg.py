@@ -44,6 +44,8 @@ from doorstep.errors import (
     Unauthorized,
     is_row_id,
 )
+from doorstep.geo.geography import locate_parts
+from doorstep.geo.postcodes import routing_parts
 from doorstep.http import parse_body, read_body, validate
 from doorstep.jobs import queue
 from doorstep.leads import events, serialize
@@ -68,6 +70,7 @@ _ADMIT, _ADMIT_NAMES = pg.positional(tokens.ADMIT_PG_SQL)
 _WINDOW, _WINDOW_NAMES = pg.positional(tokens.WINDOW_SQL)
 assert _WINDOW_NAMES == ["token_id", "window"], _WINDOW_NAMES
 _OFFICE = "SELECT name FROM offices WHERE id = $1 AND account_id = $2"
+_UNIT = "SELECT latitude, longitude FROM postcode_units WHERE postcode = $1"
 
 
 def _columns(table: Any, skip: tuple[str, ...] = ()) -> list[str]:
@@ -325,12 +328,25 @@ async def _route(conn: asyncpg.Connection, actor: Actor, data: LeadCreate) -> ro
             raise no_such_office(data.office_id)
         return routing.Route(data.office_id, None, "explicit", office_name=name)
     pc = routing.routing_postcode(data.type, data.postcode, data.advert_postcode)
-    assert actor.routing_version is not None
-    known = routing.known_route(actor.account_id, actor.routing_version, pc)
-    if known is not None:
-        return known
-    # Not routed by this process yet: worked out once, on a database thread.
-    return await db.in_thread(_route_in_session, actor, data)
+    account_id, version = actor.account_id, actor.routing_version
+    assert version is not None
+    table = routing.known_table(account_id, version)
+    if table is None:
+        # The account's table not read by this process at this version: once, on a
+        # database thread.
+        return await db.in_thread(_route_in_session, actor, data)
+    parts = routing_parts(pc)
+    if not parts:
+        return table.default
+    routed = routing.remembered(account_id, version, parts) or routing.unplaced(table, parts)
+    if routed is None:
+        # Where the postcode is decides: its unit's imported place, if it has one (the
+        # shipped sector and district centroids are in memory). One look-up on this
+        # connection, not a database thread: most leads' postcodes are new to the process.
+        unit = await conn.fetchrow(_UNIT, parts[3]) if len(parts) == 4 else None
+        routed = routing.placed(table, parts, locate_parts(parts, unit and tuple(unit)))
+        routing.remember(account_id, version, parts, routed)
+    return routed
 
 
 def _route_in_session(actor: Actor, data: LeadCreate) -> routing.Route:

@@ -145,11 +145,9 @@ def route(
     if not parts:
         return table.default
     if locate:
-        return _route(session, table, parts, locate=True)
-    routed = _route(session, table, parts, locate=False)
-    if len(_routed) >= ROUTED_MAX:
-        _routed.clear()
-    _routed[(account_id, version, parts)] = routed
+        return placed(table, parts, locate_codes(session, parts))
+    routed = unplaced(table, parts) or placed(table, parts, locate_codes(session, parts))
+    remember(account_id, version, parts, routed)
     return routed
 
 
@@ -157,25 +155,56 @@ def known_route(account_id: int, version: int, postcode: str | None) -> Route | 
     """The route ``route`` would give, when this process has it already (the account's
     table at this version, and the postcode routed before); None when it needs the
     database. For the create path on the event loop (leads/create_pg.py)."""
-    cached = _tables.get(account_id)
-    if cached is None or cached[0] != version:
+    table = known_table(account_id, version)
+    if table is None:
         return None
     parts = routing_parts(postcode)
     if not parts:
-        return cached[1].default
+        return table.default
+    return remembered(account_id, version, parts)
+
+
+def remembered(account_id: int, version: int, parts: tuple[str, ...]) -> Route | None:
     return _routed.get((account_id, version, parts))
 
 
-def _route(
-    session: Session, table: AccountRouting, parts: tuple[str, ...], *, locate: bool
-) -> Route:
-    location = locate_codes(session, parts) if locate else None
+def known_table(account_id: int, version: int) -> AccountRouting | None:
+    """The account's routing table at this version, if this process has read it."""
+    cached = _tables.get(account_id)
+    return cached[1] if cached is not None and cached[0] == version else None
+
+
+def remember(account_id: int, version: int, parts: tuple[str, ...], routed: Route) -> None:
+    """Keep a postcode's route for the next lead with it (``known_route``)."""
+    if len(_routed) >= ROUTED_MAX:
+        _routed.clear()
+    _routed[(account_id, version, parts)] = routed
+
+
+def _exact(table: AccountRouting, parts: tuple[str, ...]) -> list[Covering]:
+    """The most specific entries that cover the postcode (several: a tie)."""
     exact = [e for code in parts for e in table.exact.get(code, ())]
-    if exact:
-        best = max(KIND_RANK[e[1]] for e in exact)
-        winners = [e for e in exact if KIND_RANK[e[1]] == best]
-        if len(winners) > 1 and location is None:
-            location = locate_codes(session, parts)
+    if not exact:
+        return []
+    best = max(KIND_RANK[e[1]] for e in exact)
+    return [e for e in exact if KIND_RANK[e[1]] == best]
+
+
+def unplaced(table: AccountRouting, parts: tuple[str, ...]) -> Route | None:
+    """The route when it does not depend on where the postcode is (one most specific
+    covering entry); None when it does (a tie, or no coverage: ``placed``)."""
+    winners = _exact(table, parts)
+    if len(winners) != 1:
+        return None
+    office_id, _, code, name, _, _ = winners[0]
+    return Route(office_id, None, "exact", code, None, name)
+
+
+def placed(table: AccountRouting, parts: tuple[str, ...], location: Location | None) -> Route:
+    """The route of a postcode at ``location`` (None: it cannot be placed): the covering
+    office nearest it, else the nearest covered point, else the default office."""
+    winners = _exact(table, parts)
+    if winners:
 
         def tie_break(e: Covering) -> tuple[float, int, str]:
             # The office nearest the postcode; offices without a place go last.
@@ -186,9 +215,6 @@ def _route(
 
         office_id, _, code, name, _, _ = min(winners, key=tie_break)
         return Route(office_id, None, "exact", code, location, name)
-
-    if location is None:
-        location = locate_codes(session, parts)
     nearest = table.index.nearest(location) if location and table.index else None
     if nearest is None:
         return table.default
