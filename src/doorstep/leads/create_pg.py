@@ -40,6 +40,7 @@ from doorstep.config import get_settings
 from doorstep.errors import (
     Conflict,
     DoorstepError,
+    PayloadTooLarge,
     RateLimited,
     Unauthorized,
     is_row_id,
@@ -161,8 +162,42 @@ async def create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
         raise
 
 
+class _Checked:
+    """The body, parsed and checked before a connection is taken (the connection is then held
+    for the statements only, not for this work); its error, if any, is raised where the
+    thread path raises it: after the key and the rate limit, and with ``Idempotency-Key``
+    after the key's claim."""
+
+    def __init__(self, content_type: str | None, raw: bytes | PayloadTooLarge) -> None:
+        self.body: Any = None
+        self.lead: LeadCreate | None = None
+        self.parse_error: DoorstepError | None = None
+        self.error: DoorstepError | None = None
+        try:
+            self.body = parse_body(content_type, raw)
+        except DoorstepError as e:
+            self.parse_error = e
+            return
+        try:
+            self.lead = validate(LeadCreate, self.body)
+        except DoorstepError as e:
+            self.error = e
+
+    def parsed(self) -> Any:
+        if self.parse_error is not None:
+            raise self.parse_error
+        return self.body
+
+    def valid(self) -> LeadCreate:
+        if self.error is not None:
+            raise self.error
+        assert self.lead is not None
+        return self.lead
+
+
 async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
     raw = await read_body(request)
+    checked = _Checked(request.headers.get("content-type"), raw)
     settings = get_settings()
     params = tokens.admission_params(
         tokens.hash_token(key), settings.rate_limit_per_minute, time.time()
@@ -184,7 +219,7 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
                 f"Rate limit of {limit} requests a minute exceeded; retry in {wait} s.",
                 headers={"Retry-After": str(wait)},
             )
-        body = parse_body(request.headers.get("content-type"), raw)
+        body = checked.parsed()
         actor = Actor(
             account_id=account_id,
             token_id=token_id,
@@ -193,7 +228,7 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
         )
         idempotency_key = request.headers.get("idempotency-key")
         if idempotency_key is None:
-            stored = await _store(conn, request, actor, body)
+            stored = await _store(conn, request, actor, checked.valid())
         else:
             # The key is claimed in the create's own transaction: a second request with the
             # same key waits on the key's unique index until the first commits, then
@@ -209,7 +244,7 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
                         replayed.replay_status,
                         {"Idempotent-Replayed": "true"},
                     )
-                stored = await _store(conn, request, actor, body)
+                stored = await _store(conn, request, actor, checked.valid())
                 await conn.execute(idempotency.STORE_PG_SQL, claim_id, 200, stored.body.decode())
     except BaseException as e:
         # A fault or a cancellation may leave the connection mid-statement: closed, not
@@ -255,9 +290,10 @@ class _Stored:
         self.body = orjson.dumps(lead)
 
 
-async def _store(conn: asyncpg.Connection, request: Request, actor: Actor, body: Any) -> _Stored:
-    """Check, route and store the lead with its job and log row: one statement."""
-    data = validate(LeadCreate, body)
+async def _store(
+    conn: asyncpg.Connection, request: Request, actor: Actor, data: LeadCreate
+) -> _Stored:
+    """Route and store the lead with its job and log row: one statement."""
     account_id = actor.account_id
     route = await _route(conn, actor, data)
     values = {**UNKNOWN_VALUES, **lead_values(actor, data, route, "homepage")}
