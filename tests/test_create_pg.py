@@ -240,3 +240,23 @@ def test_a_postcode_new_to_the_process_is_placed_without_a_database_thread(
         by_thread_path.out_of_area_distance,
     )
     assert sector["out_of_area_distance"] != placed["out_of_area_distance"]
+
+
+def test_a_bad_body_is_answered_after_the_key_and_the_rate_limit(client, owner, session):
+    # The body is checked before a connection is taken, but its error still comes after
+    # the key's 401, the token's 429 and an Idempotency-Key's 409, as on the thread path.
+    bad_key = {"X-API-KEY": "ds_nope"}
+    assert post(client, bad_key, email="not-an-email").status_code == 401
+    not_json = {**bad_key, "content-type": "text/xml"}
+    assert client.post(LEADS, content=b"<xml/>", headers=not_json).status_code == 401
+    limited = make_agency("Limited", (("Derby", "DE1 1JX", "DE1"),), rate_limit=1)
+    assert post(client, limited.headers).status_code == 200
+    assert post(client, limited.headers, email="not-an-email").status_code == 429
+    keyed = {**owner.headers, "Idempotency-Key": "order-1"}
+    assert post(client, keyed, first_name="Marla").status_code == 200
+    reused = post(client, keyed, first_name="Marla", email="not-an-email")
+    assert reused.status_code == 409
+    logged = session.scalars(
+        select(RequestLog.status_code).where(RequestLog.token_id == limited.token_id)
+    ).all()
+    assert sorted(logged) == [200, 429]
