@@ -7,14 +7,17 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Integer,
     Select,
     Table,
+    Update,
     and_,
     any_,
     bindparam,
@@ -144,14 +147,14 @@ class Claimed:
     lead_id: int | None
 
 
-def _due(now: datetime) -> Any:
+def _due(now: datetime | ColumnElement[Any]) -> Any:
     # Pending and due, or running on a lease that has run out (its worker died).
     return and_(Job.state.in_(("pending", "running")), Job.run_at <= now)
 
 
 def claimable(
-    now: datetime,
-    limit: int,
+    now: datetime | ColumnElement[Any],
+    limit: int | ColumnElement[Any],
     *,
     postgresql: bool,
     kinds: Sequence[str] = (),
@@ -202,22 +205,51 @@ def claim(
     PostgreSQL's SKIP LOCKED passes over rows another claimer holds; SQLite has one writer
     at a time."""
     now = utcnow()
-    ids = claimable(now, limit, postgresql=engine.dialect.name == "postgresql", skip=skip)
+    stmt = _claim_statement(engine.dialect.name == "postgresql", (), tuple(skip), taking=False)
     with engine.begin() as conn:
-        return _claimed(conn, now, ids, state="running", claimed_by=worker, run_at=now + lease)
+        return _claimed(conn, stmt, now=now, limit=limit, worker=worker, until=now + lease)
 
 
-def _claimed(conn: Connection, now: datetime, ids: Select[int], **values: Any) -> list[Claimed]:
-    """The jobs of ``ids`` still due, updated with ``values`` and their attempt counted, in
-    id order (a claim's, or a take's)."""
-    stmt = (
+def _claimed(conn: Connection, stmt: Update, **params: Any) -> list[Claimed]:
+    """The jobs a claim's or a take's statement updated, in id order."""
+    return sorted((Claimed(*r) for r in conn.execute(stmt, params)), key=lambda c: c.id)
+
+
+@lru_cache(maxsize=64)
+def _claim_statement(
+    postgresql: bool, kinds: tuple[str, ...], skip: tuple[str, ...], *, taking: bool
+) -> Update:
+    """The UPDATE of a claim (``taking``: of a take), built once for each kind of claim and
+    run with ``now`` and ``limit`` (a claim's also with ``worker`` and ``until``) bound: the
+    jobs of ``claimable`` still due, updated and their attempt counted. Built afresh every
+    round, the statement cost the worker more CPU than running it (py-spy: SQLAlchemy's
+    statement construction and cache keys were half of it)."""
+    now = bindparam("now", type_=Job.__table__.c.run_at.type)
+    ids = claimable(
+        now, bindparam("limit", type_=Integer), postgresql=postgresql, kinds=kinds, skip=skip
+    )
+    values: dict[str, Any]
+    if taking:
+        values = {
+            "state": "done",
+            "claimed_by": None,
+            "finished_at": now,
+            "run_at": now,
+            "last_error": None,
+        }
+    else:
+        values = {
+            "state": "running",
+            "claimed_by": bindparam("worker", type_=Job.__table__.c.claimed_by.type),
+            "run_at": bindparam("until", type_=Job.__table__.c.run_at.type),
+        }
+    return (
         update(Job)
-        .where(_picked(ids, conn.dialect.name == "postgresql"), _due(now))
+        .where(_picked(ids, postgresql), _due(now))
         .values(attempts=Job.attempts + 1, **values)
         .returning(*_CLAIMED)
         .execution_options(synchronize_session=False)
     )
-    return sorted((Claimed(*r) for r in conn.execute(stmt)), key=lambda c: c.id)
 
 
 def take(session: Session, kinds: Sequence[str], limit: int) -> list[Claimed]:
@@ -228,11 +260,9 @@ def take(session: Session, kinds: Sequence[str], limit: int) -> list[Claimed]:
     the commit, the jobs are due again as if never taken. PostgreSQL's SKIP LOCKED and
     SQLite's single writer keep two workers off one job."""
     conn = session.connection()
-    now = utcnow()
-    ids = claimable(now, limit, postgresql=conn.dialect.name == "postgresql", kinds=kinds)
-    return _claimed(
-        conn, now, ids, state="done", claimed_by=None, finished_at=now, run_at=now, last_error=None
-    )
+    postgresql = conn.dialect.name == "postgresql"
+    stmt = _claim_statement(postgresql, tuple(kinds), (), taking=True)
+    return _claimed(conn, stmt, now=utcnow(), limit=limit)
 
 
 def fail_taken(
