@@ -71,17 +71,17 @@ def test_serve_shrinks_the_workers_pools_to_fit(engine, monkeypatch):
     monkeypatch.setattr("doorstep.cli.serve.uvicorn.run", lambda *a, **kw: ran.update(kw))
     monkeypatch.delenv("DOORSTEP_WORKER_IN_PROCESS", raising=False)  # serve sets it
     _no_work_process(monkeypatch)
-    # Each worker keeps its SQLAlchemy pool and the create path's 8 asyncpg connections;
+    # Each worker keeps its SQLAlchemy pool and the create path's 12 asyncpg connections;
     # the work process beside them, its pool of 20 (it runs the 3 x 8 job threads the
     # server processes would have had, and 3 of its own).
-    monkeypatch.setattr(pool_budget, "available", lambda engine: 54 + 20)
+    monkeypatch.setattr(pool_budget, "available", lambda engine: 66 + 20)
     monkeypatch.delenv("DOORSTEP_DB_POOL_SIZE", raising=False)
     try:
         r = runner.invoke(cli, ["serve", "--workers", "3"])
         assert r.exit_code == 0, r.output
         assert ran["workers"] == 3
         assert os.environ["DOORSTEP_DB_POOL_SIZE"] == "10"
-        assert "each of the 3 workers keeps 18 instead of 28" in r.stderr
+        assert "each of the 3 workers keeps 22 instead of 32" in r.stderr
         assert db.get_engine().pool.size() == 10  # type: ignore[attr-defined]
     finally:
         os.environ.pop("DOORSTEP_DB_POOL_SIZE", None)
