@@ -75,11 +75,10 @@ def centroids() -> Centroids:
 
 
 # Routing locates a lead's postcode on the create path: compiled once, run on the cursor.
-_UNIT = Statement(
-    select(PostcodeUnit.latitude, PostcodeUnit.longitude).where(
-        PostcodeUnit.postcode == bindparam("unit")
-    )
+UNIT_PLACE = select(PostcodeUnit.latitude, PostcodeUnit.longitude).where(
+    PostcodeUnit.postcode == bindparam("unit")
 )
+_UNIT = Statement(UNIT_PLACE)
 
 
 def locate_codes(session: Session, codes: tuple[str, ...]) -> Location | None:

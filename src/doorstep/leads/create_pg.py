@@ -45,7 +45,7 @@ from doorstep.errors import (
     Unauthorized,
     is_row_id,
 )
-from doorstep.geo.geography import locate_parts
+from doorstep.geo import geography
 from doorstep.geo.postcodes import routing_parts
 from doorstep.http import parse_body, read_body, validate
 from doorstep.jobs import queue
@@ -71,7 +71,8 @@ _ADMIT, _ADMIT_NAMES = pg.positional(tokens.ADMIT_PG_SQL)
 _WINDOW, _WINDOW_NAMES = pg.positional(tokens.WINDOW_SQL)
 assert _WINDOW_NAMES == ["token_id", "window"], _WINDOW_NAMES
 _OFFICE = "SELECT name FROM offices WHERE id = $1 AND account_id = $2"
-_UNIT = "SELECT latitude, longitude FROM postcode_units WHERE postcode = $1"
+_UNIT, _UNIT_NAMES = pg.positional(geography.UNIT_PLACE)  # the thread path's look-up
+assert _UNIT_NAMES == ["unit"], _UNIT_NAMES
 
 
 def _columns(table: Any, skip: tuple[str, ...] = ()) -> list[str]:
@@ -374,15 +375,15 @@ async def _route(conn: asyncpg.Connection, actor: Actor, data: LeadCreate) -> ro
     parts = routing_parts(pc)
     if not parts:
         return table.default
-    routed = routing.remembered(account_id, version, parts) or routing.unplaced(table, parts)
-    if routed is None:
-        # Where the postcode is decides: its unit's imported place, if it has one (the
-        # shipped sector and district centroids are in memory). One look-up on this
-        # connection, not a database thread: most leads' postcodes are new to the process.
-        unit = await conn.fetchrow(_UNIT, parts[3]) if len(parts) == 4 else None
-        routed = routing.placed(table, parts, locate_parts(parts, unit and tuple(unit)))
-        routing.remember(account_id, version, parts, routed)
-    return routed
+    settled = routing.settled_route(table, account_id, version, parts)
+    if settled is not None:
+        return settled
+    # Where the postcode is decides: its unit's imported place, if it has one (the shipped
+    # sector and district centroids are in memory). One look-up on this connection, not a
+    # database thread: most leads' postcodes are new to the process.
+    unit = await conn.fetchrow(_UNIT, parts[3]) if len(parts) == 4 else None
+    location = geography.locate_parts(parts, unit and tuple(unit))
+    return routing.place(table, account_id, version, parts, location)
 
 
 def _route_in_session(actor: Actor, data: LeadCreate) -> routing.Route:

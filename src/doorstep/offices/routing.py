@@ -138,47 +138,46 @@ def route(
         if not rows:
             return Route(None, None, "none")
         version = rows[0][0]
-    if not locate and (known := known_route(account_id, version, postcode)) is not None:
-        return known
     table = account_routing(conn, account_id, version)
     parts = routing_parts(postcode)
     if not parts:
         return table.default
     if locate:
         return placed(table, parts, locate_codes(session, parts))
-    routed = unplaced(table, parts) or placed(table, parts, locate_codes(session, parts))
-    remember(account_id, version, parts, routed)
-    return routed
-
-
-def known_route(account_id: int, version: int, postcode: str | None) -> Route | None:
-    """The route ``route`` would give, when this process has it already (the account's
-    table at this version, and the postcode routed before); None when it needs the
-    database. For the create path on the event loop (leads/create_pg.py)."""
-    table = known_table(account_id, version)
-    if table is None:
-        return None
-    parts = routing_parts(postcode)
-    if not parts:
-        return table.default
-    return remembered(account_id, version, parts)
-
-
-def remembered(account_id: int, version: int, parts: tuple[str, ...]) -> Route | None:
-    return _routed.get((account_id, version, parts))
+    settled = settled_route(table, account_id, version, parts)
+    if settled is not None:
+        return settled
+    return place(table, account_id, version, parts, locate_codes(session, parts))
 
 
 def known_table(account_id: int, version: int) -> AccountRouting | None:
-    """The account's routing table at this version, if this process has read it."""
+    """The account's routing table at this version, if this process has read it (for the
+    create path on the event loop, leads/create_pg.py, which reads it on a thread if not)."""
     cached = _tables.get(account_id)
     return cached[1] if cached is not None and cached[0] == version else None
 
 
-def remember(account_id: int, version: int, parts: tuple[str, ...], routed: Route) -> None:
-    """Keep a postcode's route for the next lead with it (``known_route``)."""
+def settled_route(
+    table: AccountRouting, account_id: int, version: int, parts: tuple[str, ...]
+) -> Route | None:
+    """The route when where the postcode is need not be looked up: routed by this process
+    before, or one most specific covering entry; None when it must be (``place``)."""
+    return _routed.get((account_id, version, parts)) or unplaced(table, parts)
+
+
+def place(
+    table: AccountRouting,
+    account_id: int,
+    version: int,
+    parts: tuple[str, ...],
+    location: Location | None,
+) -> Route:
+    """The route of a postcode at ``location`` (``placed``), kept for the next lead with it."""
+    routed = placed(table, parts, location)
     if len(_routed) >= ROUTED_MAX:
         _routed.clear()
     _routed[(account_id, version, parts)] = routed
+    return routed
 
 
 def _exact(table: AccountRouting, parts: tuple[str, ...]) -> list[Covering]:
