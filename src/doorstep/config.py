@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     # db_async_pool_size connections per process, beside the pool above. False: every
     # request takes the thread path (SQLAlchemy and psycopg), as on SQLite. 12, not 8: with
     # 16 creates in flight a process (make bench), 8 connections gave p99 113-140 ms, 12 gave
-    # 67-79 ms for the same CPU a create; 16 cost PostgreSQL more CPU a create.
+    # 67-79 ms for the same CPU a create. 16 gave 67 ms too, with no CPU saved: 12 leaves
+    # more of PostgreSQL's max_connections to other hosts and processes.
     db_async: bool = True
     db_async_pool_size: int = Field(12, ge=1)
     rate_limit_per_minute: int = 600

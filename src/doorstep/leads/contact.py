@@ -19,8 +19,8 @@ def normalise_phone(phone: str) -> tuple[str | None, bool]:
         return None, False
     e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
     # Valid by the UK's own plan: Jersey, Guernsey and Isle of Man numbers share +44 and are
-    # not (is_valid_number and region_code_for_number == "GB" would say the same, matching
-    # the number against the UK's patterns twice: a third of a create's validation).
+    # not. is_valid_number and region_code_for_number == "GB" say the same but match the
+    # number against the UK's patterns twice (timeit: 26 + 30 us against 12 us).
     callable_ = phonenumbers.is_valid_number_for_region(num, "GB")
     return e164, callable_
 
