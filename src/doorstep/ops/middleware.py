@@ -78,21 +78,25 @@ class RequestContextMiddleware:
             await send(message)
 
         def log_entry(status: int) -> dict[str, Any]:
-            """The request-log row of this request, as it stands (see api.ApiCall)."""
+            """The request-log row of this request, as it stands (see api.ApiCall). Its text
+            is what PostgreSQL can store: a NUL (a form field's value, a decoded %00 in the
+            path) is kept as U+FFFD, as a body's undecodable bytes are."""
+            query = (scope.get("query_string") or b"").decode("latin-1")[:2048] or None
+            body = captured.decode("utf-8", errors="replace") if captured else None
             return {
                 "account_id": state["account_id"],
                 "token_id": state["token_id"],
                 "method": scope["method"],
-                "path": scope["path"][:2048],
-                "query": (scope.get("query_string") or b"").decode("latin-1")[:2048] or None,
+                "path": _storable(scope["path"][:2048]),
+                "query": _storable(query),
                 "status_code": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 "client_addr": (scope.get("client") or (None,))[0],
-                "user_agent": (headers.get("user-agent") or "")[:512] or None,
+                "user_agent": _storable((headers.get("user-agent") or "")[:512] or None),
                 "request_id": rid,
-                "body": captured.decode("utf-8", errors="replace") if captured else None,
+                "body": _storable(body),
                 "body_truncated": received > len(captured),
-                "error": state.get("error"),
+                "error": _storable(state.get("error")),
                 "lead_id": state.get("lead_id"),
             }
 
@@ -161,6 +165,10 @@ class RequestContextMiddleware:
             if "token_id" in state and not state.get("logged"):
                 await db.in_thread(_write_log, log_entry(status))
             request_id_var.reset(ctx)
+
+
+def _storable(text: str | None) -> str | None:
+    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
 
 
 def _write_log(entry: dict[str, Any]) -> None:
