@@ -5,6 +5,7 @@ reading the account's leads through another index and filtering them."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -129,6 +130,63 @@ def test_a_workers_claim_reads_only_the_jobs_it_may_claim(young):
     lines = explain(young, queue.claimable(utcnow(), 16, postgresql=True))
     shown = "\n".join(lines)
     assert "ix_jobs_due" in shown and "Seq Scan" not in shown, shown
+
+
+def test_the_workers_claim_and_take_keep_their_index_in_a_generic_plan(young):
+    """As the worker runs them: prepared statements, whose plan PostgreSQL may make once for
+    any parameters (a generic plan; forced here). A claim of the other kinds and a take of
+    lead events find their jobs through ix_jobs_due and update them by primary key; neither
+    reads the done jobs the table keeps. With the states bound as parameters, the generic
+    plan could not use the partial index and read the whole table (before this test: a
+    sequential scan of every job, each round)."""
+    from doorstep.jobs import queue
+    from doorstep.models.base import utcnow
+
+    with young.begin() as conn:
+        if not conn.scalar(text("SELECT count(*) FROM jobs")):
+            conn.execute(
+                text(
+                    "INSERT INTO jobs (kind, payload, state, run_at, attempts, max_attempts,"
+                    " created_at) SELECT 'lead.event', '{}', CASE WHEN i % 100 = 0"
+                    " THEN 'pending' ELSE 'done' END, now() - i * interval '1 s', 1, 8, now()"
+                    " FROM generate_series(1, :n) i"
+                ),
+                {"n": LEADS},
+            )
+    prepared = create_engine(young.url, connect_args={"prepare_threshold": 0})
+    try:
+        for taking in (False, True):
+            stmt = queue._claim_statement(
+                True, ("lead.event",) if taking else (), () if taking else ("lead.event",),
+                taking=taking,
+            )  # fmt: skip
+            notices: list[str] = []
+            with prepared.connect() as conn:
+                raw = conn.connection.driver_connection
+                raw.add_notice_handler(lambda d, into=notices: into.append(d.message_primary or ""))
+                for setting in (
+                    "LOAD 'auto_explain'",
+                    "SET auto_explain.log_min_duration = 0",
+                    "SET auto_explain.log_level = notice",
+                    "SET plan_cache_mode = force_generic_plan",
+                ):
+                    conn.exec_driver_sql(setting)
+                now = utcnow()
+                params = {"now": now, "limit": 16}
+                if not taking:
+                    params |= {"worker": "plans", "until": now}
+                queue._claimed(conn, stmt, **params)
+                conn.rollback()
+            shown = "\n".join(n for n in notices if "UPDATE jobs" in n)
+            assert "$" in shown, shown  # a prepared statement's plan, with its parameters
+            assert "Seq Scan" not in shown, shown
+            assert "ix_jobs_due" in shown, shown  # the query text does not name it
+            # The UPDATE finds the claimed rows by id (jobs_1 is the sub-select's scan).
+            outer = [line for line in shown.splitlines() if re.search(r" on jobs +\(", line)]
+            assert outer and not [line for line in outer if "ix_jobs_due" in line], shown
+            assert "pk_jobs" in shown, shown
+    finally:
+        prepared.dispose()
 
 
 def test_a_group_and_a_linked_lead_are_found_through_their_partial_indexes(young):
