@@ -213,6 +213,50 @@ def test_the_workers_claim_and_take_are_planned_for_each_run(young):
         prepared.dispose()
 
 
+def test_the_failed_jobs_are_listed_through_their_index_in_a_generic_plan(young):
+    """ "Retry all failed" (the dashboard's and ``doorstep jobs retry``) lists an account's
+    failed jobs through the partial ix_jobs_failed, also in a generic plan (forced here; a
+    prepared statement may get one), where a bound state could not prove the index applies
+    and every job was read."""
+    from sqlalchemy.orm import Session
+
+    from doorstep.jobs import queue
+
+    with young.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text("DELETE FROM jobs"))
+        conn.execute(
+            text(
+                "INSERT INTO jobs (kind, account_id, payload, state, run_at, attempts,"
+                " max_attempts, created_at) SELECT 'lead.event', 1, '{}', CASE WHEN"
+                " i % 1000 = 0 THEN 'failed' ELSE 'done' END, now(), 1, 8, now()"
+                " FROM generate_series(1, :n) i"
+            ),
+            {"n": LEADS},
+        )
+    prepared = create_engine(young.url, connect_args={"prepare_threshold": 0})
+    notices: list[str] = []
+    try:
+        with prepared.connect() as conn:
+            raw = conn.connection.driver_connection
+            raw.add_notice_handler(lambda d, into=notices: into.append(d.message_primary or ""))
+            for setting in (
+                "LOAD 'auto_explain'",
+                "SET auto_explain.log_min_duration = 0",
+                "SET auto_explain.log_level = notice",
+                "SET plan_cache_mode = force_generic_plan",
+            ):
+                conn.exec_driver_sql(setting)
+            with Session(bind=conn) as session:
+                found = queue.failed_ids(session, 1)
+    finally:
+        prepared.dispose()
+    shown = "\n".join(n for n in notices if "FROM jobs" in n)
+    assert len(found) == LEADS // 1000, shown
+    assert "account_id = $" in shown, shown  # a generic plan, for any account
+    assert "ix_jobs_failed" in shown and "Seq Scan" not in shown, shown
+
+
 def test_a_group_and_a_linked_lead_are_found_through_their_partial_indexes(young):
     """parent_id and linked_from_lead_id are indexed only where set (migration 0020): most
     leads have neither, so a create adds no entry; the look-ups ("= id") still use them."""

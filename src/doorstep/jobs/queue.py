@@ -152,9 +152,10 @@ def state_in(*states: str) -> ColumnElement[bool]:
     condition PostgreSQL can prove implies theirs. With bound states that proof holds for a
     plan made for the values, not for a generic plan, made once for any values: PostgreSQL
     may switch to one after a prepared statement's fifth run, and psycopg prepares a
-    statement once it has run five times. The worker's claim then read the whole jobs
-    table, every done job, every round (auto_explain under `make bench`: a sequential scan
-    past 19,635 rows, 12 ms a claim)."""
+    statement once it has run five times. The worker's claim, before it was planned each
+    run (``_claimed``), then read the whole jobs table every round (auto_explain under
+    `make bench`: a sequential scan past 19,635 rows, 12 ms a claim); the failed jobs'
+    listing (``failed_ids``, ``retry``) would read it on every "retry all"."""
     return Job.state.in_(bindparam("states", states, expanding=True, literal_execute=True))
 
 
@@ -264,12 +265,15 @@ def _claim_statement(
             "claimed_by": bindparam("worker", type_=Job.__table__.c.claimed_by.type),
             "run_at": bindparam("until", type_=Job.__table__.c.run_at.type),
         }
+    picked = [_picked(ids, postgresql)]
+    if not postgresql:
+        picked.append(_due(now))
     # PostgreSQL updates the rows the sub-select locked, found by id alone: they stay due while
     # locked. Checked again as due, they were found through ix_jobs_due instead, reading
     # every due entry for the ids (a custom plan's choice, 2-4 ms a take under `make bench`).
     return (
         update(Job)
-        .where(_picked(ids, postgresql), *(() if postgresql else (_due(now),)))
+        .where(*picked)
         .values(attempts=Job.attempts + 1, **values)
         .returning(*_CLAIMED)
         .execution_options(synchronize_session=False)
@@ -470,10 +474,3 @@ def failed_ids(session: Session, account_id: int | None = None) -> list[int]:
     if account_id is not None:
         q = q.where(Job.account_id == account_id)
     return list(session.scalars(q))
-
-
-def stuck(session: Session) -> int:
-    """Running jobs whose lease has run out: a dead worker's, until claimed again."""
-    return int(
-        session.scalar(select(func.count()).where(state_in("running"), Job.run_at < utcnow())) or 0
-    )
