@@ -368,6 +368,38 @@ def steadier_measures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+METRICS_TOKEN = "bench-metrics-" + os.urandom(8).hex()
+
+
+def admissions(server: Server) -> tuple[float, float]:
+    """Doorstep's admission counters, all processes (requests, statements): the create path
+    admits the requests for one token that arrive together in one statement."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/metrics",
+        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        values[name] = float(value) if value and not line.startswith("#") else 0.0
+    return (
+        values.get("doorstep_create_admission_requests_total", 0.0),
+        values.get("doorstep_create_admission_statements_total", 0.0),
+    )
+
+
+def admission_groups(before: tuple[float, float], after: tuple[float, float]) -> dict[str, Any]:
+    """Over the run and its warm-up: requests admitted, statements, and the mean group."""
+    requests, statements = after[0] - before[0], after[1] - before[1]
+    return {
+        "requests": int(requests),
+        "statements": int(statements),
+        "mean_group": round(requests / statements, 2) if statements else None,
+    }
+
+
 def print_run(row: dict[str, Any]) -> None:
     print(
         f"  {row['server']:<9} {row['throughput_rps']:>8.1f} req/s   "
@@ -379,6 +411,13 @@ def print_run(row: dict[str, Any]) -> None:
         f"{row['app_cpu_s_by_process']}",
         flush=True,
     )
+    if row.get("admission"):
+        a = row["admission"]
+        print(
+            f"            admission: {a['requests']} requests in {a['statements']} statements "
+            f"(mean group {a['mean_group']})",
+            flush=True,
+        )
 
 
 def integrity(url: URL) -> dict[str, int]:
@@ -461,6 +500,7 @@ def main(argv: list[str] | None = None) -> None:
         "DOORSTEP_DATABASE_URL": d_url.render_as_string(hide_password=False),
         "DOORSTEP_ENVIRONMENT": "production",
         "DOORSTEP_SECRET_KEY": "bench-" + os.urandom(16).hex(),
+        "DOORSTEP_METRICS_TOKEN": METRICS_TOKEN,
     }
     token = set_up_doorstep(d_env)
     set_up_minimal(m_url)
@@ -545,6 +585,7 @@ def main(argv: list[str] | None = None) -> None:
             warm_bodies = [orjson.dumps(warm.body()) for _ in range(5_000)]
             print(f"round {rnd + 1}:", flush=True)
             for side in order:
+                before = admissions(servers[side]) if side == "doorstep" else None
                 result, warm_ok, cpu = asyncio.run(
                     run_side(
                         servers[side],
@@ -557,6 +598,8 @@ def main(argv: list[str] | None = None) -> None:
                     )
                 )
                 row = {"round": rnd + 1, **summarise(side, result, cpu), "warmup_ok": warm_ok}
+                if before is not None:
+                    row["admission"] = admission_groups(before, admissions(servers[side]))
                 runs.append(row)
                 print_run(row)
     finally:

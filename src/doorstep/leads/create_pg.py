@@ -4,7 +4,8 @@ The thread path (auth.api_key, leads.service.create_lead) runs eight statements 
 transactions through SQLAlchemy on a database thread. Here, through asyncpg (pg.py):
 
 1. The admission, outside any transaction: the token found and the request counted against
-   its limit, in one statement (the same SQL as the thread path's, tokens.service).
+   its limit, in one statement (the same SQL as the thread path's, tokens.service), shared
+   by the requests for the same token that arrive while the last one runs (admission.py).
 2. The body checked and the lead routed in Python: the account's routing table and the
    postcode's route are cached per process and routing version (offices.routing); a miss
    is worked out once on a database thread.
@@ -50,6 +51,7 @@ from doorstep.geo.postcodes import routing_parts
 from doorstep.http import parse_body, read_body, validate
 from doorstep.jobs import queue
 from doorstep.leads import events, serialize
+from doorstep.leads.admission import admit
 from doorstep.leads.schemas import LeadCreate
 from doorstep.leads.service import (
     LEAD_COLUMNS,
@@ -67,7 +69,6 @@ from doorstep.ops import metrics
 from doorstep.tokens import service as tokens
 from doorstep.tokens.browser import PAGE_KEY_PREFIX
 
-_ADMIT, _ADMIT_NAMES = pg.positional(tokens.ADMIT_PG_SQL)
 _WINDOW, _WINDOW_NAMES = pg.positional(tokens.WINDOW_SQL)
 assert _WINDOW_NAMES == ["token_id", "window"], _WINDOW_NAMES
 _OFFICE = "SELECT name FROM offices WHERE id = $1 AND account_id = $2"
@@ -200,20 +201,20 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
     raw = await read_body(request)
     checked = _Checked(request.headers.get("content-type"), raw)
     settings = get_settings()
-    params = tokens.admission_params(
-        tokens.hash_token(key), settings.rate_limit_per_minute, time.time()
-    )
-    conn, row = await _admitted(pool, [params[k] for k in _ADMIT_NAMES])
+    admission = await admit(pool, tokens.hash_token(key), settings.rate_limit_per_minute)
+    conn = admission.conn
     broken = False
     try:
-        if row is None:
+        if admission.row is None:
             raise Unauthorized("Invalid or revoked API key.")
-        token_id, account_id, account_name, limit, version, count = tuple(row)[:6]
+        token_id, account_id, account_name, limit, version, count = admission.row
         state = request.state
         state.token_id, state.account_id = token_id, account_id  # logged from here on
+        if conn is None:
+            conn = await pool.acquire(timeout=pg.ACQUIRE_TIMEOUT)
         if limit > 0 and count is None:
             counts = {}
-            for w in (params["window"] - 1, params["window"]):
+            for w in (admission.window - 1, admission.window):
                 counts[w] = await conn.fetchval(_WINDOW, token_id, w) or 0
             wait = tokens.retry_after(counts, limit, time.time())
             raise RateLimited(
@@ -253,36 +254,14 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
         broken = not isinstance(e, DoorstepError)
         raise
     finally:
-        await pg.release(pool, conn, broken=broken)
+        if conn is not None:
+            await pg.release(pool, conn, broken=broken)
     state.logged = True
     state.lead_id = stored.lead["id"]
     queue.nudge()  # an in-process worker takes the lead's job at once
     metrics.LEADS_CREATED.labels(type=stored.lead["type"], source=stored.lead["source"]).inc()
     metrics.CREATE_PATH.labels(path="async").inc()
     return Response(stored.body)
-
-
-async def _admitted(
-    pool: asyncpg.Pool, args: list[Any]
-) -> tuple[asyncpg.Connection, asyncpg.Record | None]:
-    """A pooled connection, and the admission's row run on it (None: no live token)."""
-    conn = await pool.acquire(timeout=pg.ACQUIRE_TIMEOUT)
-    try:
-        return conn, await conn.fetchrow(_ADMIT, *args)
-    except BaseException as e:
-        await pg.release(pool, conn, broken=True)
-        if not pg.closed(e):
-            raise
-    # Closed under us since its last use (a database restart): once more on a fresh
-    # connection. The statement did not run on the closed one, and the pool's other idle
-    # connections were closed by the same restart: they are replaced as they are next taken.
-    await pool.expire_connections()
-    conn = await pool.acquire(timeout=pg.ACQUIRE_TIMEOUT)
-    try:
-        return conn, await conn.fetchrow(_ADMIT, *args)
-    except BaseException:
-        await pg.release(pool, conn, broken=True)
-        raise
 
 
 class _Stored:

@@ -34,6 +34,16 @@ LEADS_CREATED = Counter("doorstep_leads_created_total", "Leads created", ["type"
 # Which way POST /leads went: "async" (asyncpg on the event loop, PostgreSQL) or "thread"
 # (SQLAlchemy on a database thread: SQLite, publishable keys, valuations, DOORSTEP_DB_ASYNC off).
 CREATE_PATH = Counter("doorstep_lead_create_path_total", "Lead creates by code path", ["path"])
+# The async create path admits the requests for one token that arrive together in one
+# statement (leads/admission.py): requests / statements is the mean group.
+ADMISSION_STATEMENTS = Counter(
+    "doorstep_create_admission_statements_total",
+    "Admission statements run by the async create path (each for a group of requests)",
+)
+ADMISSION_REQUESTS = Counter(
+    "doorstep_create_admission_requests_total",
+    "Requests answered by the async create path's admission statements",
+)
 
 
 def registry() -> CollectorRegistry:

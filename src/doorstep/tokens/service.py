@@ -232,9 +232,10 @@ ADMIT_PG_SQL = """
         WHERE token_id = (SELECT id FROM token) AND "window" = :window - 1
     ), counted AS (
         INSERT INTO rate_counters (token_id, "window", count)
-        SELECT id, :window, 1 FROM token, prev WHERE lim > 0 AND 1 + prev.carried <= lim
-        ON CONFLICT (token_id, "window") DO UPDATE SET count = rate_counters.count + 1
-        WHERE rate_counters.count + 1 + (SELECT carried FROM prev)
+        SELECT id, :window, CAST(:n AS INTEGER) FROM token, prev
+        WHERE lim > 0 AND :n + prev.carried <= lim
+        ON CONFLICT (token_id, "window") DO UPDATE SET count = rate_counters.count + :n
+        WHERE rate_counters.count + :n + (SELECT carried FROM prev)
             <= (SELECT lim FROM token)
         RETURNING count
     )
@@ -324,11 +325,14 @@ def admit(
     )
 
 
-def admission_params(token_hash: str, default_limit: int, now: float) -> dict[str, Any]:
-    """The parameters of ``ADMIT_PG_SQL`` (and of SQLite's statements) for a request now."""
+def admission_params(token_hash: str, default_limit: int, now: float, n: int = 1) -> dict[str, Any]:
+    """The parameters of ``ADMIT_PG_SQL`` (and of SQLite's statements) for a request now;
+    ``n``: the requests counted together, all or none (the API's create path admits the
+    requests for one token that arrived together in one statement, ``create_pg``)."""
     return {
         "token_hash": token_hash,
         "default_limit": default_limit,
+        "n": n,
         "window": int(now // 60),
         # Of the last window, the share still inside the last 60 seconds.
         "weight": 1 - (now % 60) / 60,
