@@ -50,7 +50,10 @@ def with_pool(test: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
             assert pool.get_idle_size() == pool.get_size(), "a connection was not given back"
             return result
         finally:
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), 5)
+            except TimeoutError:  # a failed test left a connection out
+                pool.terminate()
 
     return asyncio.run(run())
 
@@ -168,3 +171,27 @@ def test_a_request_cancelled_while_its_group_is_admitted_takes_nothing_with_it(e
     assert sorted(a.row[5] for a in found if a.row is not None) == [2, 3, 4]
     assert sum(a.conn is not None for a in found) == 1
     assert counted(agency) == [4]
+
+
+def test_a_request_waits_for_a_pooled_connection_no_longer_than_the_acquire_timeout(
+    engine, monkeypatch
+):
+    """An idle connection is taken without arming a timer; with every connection in use, the
+    wait is still bounded (the request is then answered 503)."""
+    monkeypatch.setattr(pg, "ACQUIRE_TIMEOUT", 0.2)
+
+    async def test(pool: asyncpg.Pool) -> float:
+        held = [await pg.acquire(pool) for _ in range(pool.get_max_size())]
+        assert pool.get_idle_size() == 0
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await pg.acquire(pool)
+        waited = time.monotonic() - started
+        for conn in held:
+            await pg.release(pool, conn)
+        assert pool.get_idle_size() == len(held)
+        again = await asyncio.wait_for(pg.acquire(pool), 1)  # idle again: taken at once
+        await pg.release(pool, again)
+        return waited
+
+    assert 0.2 <= with_pool(test) < 2

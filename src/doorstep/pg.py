@@ -68,6 +68,16 @@ async def _keep(conn: asyncpg.Connection) -> None:
     round trip on every release."""
 
 
+async def acquire(pool: asyncpg.Pool) -> asyncpg.Connection:
+    """A pooled connection; when none is free within ACQUIRE_TIMEOUT, TimeoutError (a 503).
+    With a connection idle, none is waited for: taken without arming the timeout (a timer
+    and a task a request, on the create path's hot loop). Making a new connection is
+    bounded on its own (CONNECT_TIMEOUT)."""
+    if pool.get_idle_size():
+        return await pool.acquire()
+    return await pool.acquire(timeout=ACQUIRE_TIMEOUT)
+
+
 async def release(pool: asyncpg.Pool, conn: asyncpg.Connection, *, broken: bool = False) -> None:
     """Back to the pool. ``broken``: the connection may be mid-way through a statement (it
     failed, or the request was cancelled), so it is closed instead of being handed to the

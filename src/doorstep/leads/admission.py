@@ -176,7 +176,7 @@ async def _admitted(
     pool: asyncpg.Pool, args: list[Any]
 ) -> tuple[asyncpg.Connection, asyncpg.Record | None]:
     """A pooled connection, and the admission's row run on it (None: no live token)."""
-    conn = await pool.acquire(timeout=pg.ACQUIRE_TIMEOUT)
+    conn = await pg.acquire(pool)
     try:
         return conn, await conn.fetchrow(_ADMIT, *args)
     except BaseException as e:
@@ -187,7 +187,7 @@ async def _admitted(
     # connection. The statement did not run on the closed one, and the pool's other idle
     # connections were closed by the same restart: they are replaced as they are next taken.
     await pool.expire_connections()
-    conn = await pool.acquire(timeout=pg.ACQUIRE_TIMEOUT)
+    conn = await pg.acquire(pool)
     try:
         return conn, await conn.fetchrow(_ADMIT, *args)
     except BaseException:

@@ -211,7 +211,7 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
         state = request.state
         state.token_id, state.account_id = token_id, account_id  # logged from here on
         if conn is None:
-            conn = await pool.acquire(timeout=pg.ACQUIRE_TIMEOUT)
+            conn = await pg.acquire(pool)
         if limit > 0 and count is None:
             counts = {}
             for w in (admission.window - 1, admission.window):
@@ -259,8 +259,8 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
     state.logged = True
     state.lead_id = stored.lead["id"]
     queue.nudge()  # an in-process worker takes the lead's job at once
-    metrics.LEADS_CREATED.labels(type=stored.lead["type"], source=stored.lead["source"]).inc()
-    metrics.CREATE_PATH.labels(path="async").inc()
+    metrics.child(metrics.LEADS_CREATED, stored.lead["type"], stored.lead["source"]).inc()
+    metrics.child(metrics.CREATE_PATH, "async").inc()
     return Response(stored.body)
 
 

@@ -146,8 +146,8 @@ class RequestContextMiddleware:
             route = scope.get("route")
             route_path = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            metrics.REQUESTS.labels(method, route_path, str(status)).inc()
-            metrics.LATENCY.labels(method, route_path).observe(duration)
+            metrics.child(metrics.REQUESTS, method, route_path, str(status)).inc()
+            metrics.child(metrics.LATENCY, method, route_path).observe(duration)
             path = loggable_path(scope)
             log.info(
                 "%s %s %s",
