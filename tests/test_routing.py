@@ -89,6 +89,29 @@ def test_a_far_postcode_goes_to_the_office_with_the_nearest_covered_point(client
     assert lead["out_of_area_distance"] == pytest.approx(min(d_notts, d_derby), abs=1.0)
 
 
+def test_units_placed_at_one_sector_centroid_share_the_nearest_coverage_search(
+    client, owner, monkeypatch
+):
+    """Units whose coordinates are not imported are placed at their sector's centroid: the
+    nearest covered point is searched once for the place, not once for every new unit."""
+    from doorstep.offices import routing
+
+    searched = []
+    search = routing.CoverageIndex._nearest
+    monkeypatch.setattr(
+        routing.CoverageIndex,
+        "_nearest",
+        lambda self, lat, lon: searched.append((lat, lon)) or search(self, lat, lon),
+    )
+    first = create(client, owner, advert_postcode="NG2 1AA")
+    again = create(client, owner, advert_postcode="NG2 1AB")  # another unit, same sector
+    other = create(client, owner, advert_postcode="LE1 1AA")
+    assert searched == [_centroids("sector")["NG2 1"], _centroids("sector")["LE1 1"]]
+    assert again["office_name"] == first["office_name"] == "Nottingham"
+    assert again["out_of_area_distance"] == first["out_of_area_distance"]
+    assert other["out_of_area_distance"] > first["out_of_area_distance"]
+
+
 def test_sale_and_let_route_by_advert_postcode_others_by_postcode(client, owner):
     both = {"postcode": "DE1 1JX", "advert_postcode": "NG1 5FS"}
     assert create(client, owner, type="sale", **both)["office_name"] == "Nottingham"

@@ -93,6 +93,7 @@ class AccountRouting:
 # the nearest covered point. Emptied when full (about 15 MB).
 _routed: dict[tuple[int, int, tuple[str, ...]], Route] = {}
 ROUTED_MAX = 50_000
+NEAREST_KEPT = 50_000  # places a coverage index keeps its answer for
 
 
 # account id -> (routing version, table). A lead is routed on every create; the table
@@ -245,11 +246,22 @@ class CoverageIndex:
         points.sort()
         self.points = points
         self.latitudes = [p[0] for p in points]
+        # Answers by place: every unit of a sector whose own coordinates are not imported is
+        # placed at the sector's centroid, and new units keep coming (each routed once).
+        self._answers: dict[tuple[float, float], tuple[int, str, str, float] | None] = {}
 
     def nearest(self, here: Location) -> tuple[int, str, str, float] | None:
         """(office id, coverage code, office name, metres) of the nearest covered point;
         on equal distances, the lowest office id, then coverage code. None without points."""
-        lat, lon = here.latitude, here.longitude
+        key = (here.latitude, here.longitude)
+        if key in self._answers:
+            return self._answers[key]
+        if len(self._answers) >= NEAREST_KEPT:
+            self._answers.clear()
+        found = self._answers[key] = self._nearest(*key)
+        return found
+
+    def _nearest(self, lat: float, lon: float) -> tuple[int, str, str, float] | None:
         best: tuple[float, int, str, str] | None = None
         start = bisect_left(self.latitudes, lat)
         for indices in (range(start, len(self.points)), range(start - 1, -1, -1)):
