@@ -195,3 +195,21 @@ def test_a_request_waits_for_a_pooled_connection_no_longer_than_the_acquire_time
         return waited
 
     assert 0.2 <= with_pool(test) < 2
+
+
+def test_when_the_database_cannot_answer_every_request_of_the_group_gets_the_error(engine):
+    agency = make_agency("Busy portal", DERBY)
+
+    async def test(pool: asyncpg.Pool) -> list[Any]:
+        await pool.close()  # every connection gone: the statement cannot run
+        asked = (admission.admit(pool, hash_token(agency.token), 600) for _ in range(3))
+        return await asyncio.wait_for(asyncio.gather(*asked, return_exceptions=True), 10)
+
+    async def run() -> list[Any]:
+        url = db.get_engine().url.set(drivername="postgresql")
+        pool = await asyncpg.create_pool(url.render_as_string(hide_password=False), min_size=0)
+        return await test(pool)
+
+    errors = asyncio.run(run())
+    assert len(errors) == 3 and all(isinstance(e, asyncpg.InterfaceError) for e in errors)
+    assert not admission._running  # nothing left waiting

@@ -112,11 +112,18 @@ async def _admit_group(
     params = tokens.admission_params(token_hash, default_limit, time.time(), n)
     try:
         conn, record = await _admitted(pool, [params[k] for k in _ADMIT_NAMES])
-    except Exception as e:
+    except BaseException as e:
+        # The database cannot serve (each request answers 503), or this task was cancelled
+        # (the server stopping): no request of the group waits on.
         for asked in group:
             if not asked.done.done():
-                asked.done.set_exception(e)
-        return
+                if isinstance(e, Exception):
+                    asked.done.set_exception(e)
+                else:
+                    asked.done.cancel()
+        if isinstance(e, Exception):
+            return
+        raise
     metrics.ADMISSION_STATEMENTS.inc()
     metrics.ADMISSION_REQUESTS.inc(n)
     window = params["window"]

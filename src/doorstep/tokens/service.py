@@ -328,7 +328,7 @@ def admit(
 def admission_params(token_hash: str, default_limit: int, now: float, n: int = 1) -> dict[str, Any]:
     """The parameters of ``ADMIT_PG_SQL`` (and of SQLite's statements) for a request now;
     ``n``: the requests counted together, all or none (the API's create path admits the
-    requests for one token that arrived together in one statement, ``create_pg``)."""
+    requests for one token that arrived together in one statement, ``leads.admission``)."""
     return {
         "token_hash": token_hash,
         "default_limit": default_limit,
