@@ -371,9 +371,10 @@ def steadier_measures(runs: list[dict[str, Any]]) -> dict[str, Any]:
 METRICS_TOKEN = "bench-metrics-" + os.urandom(8).hex()
 
 
-def admissions(server: Server) -> tuple[float, float]:
-    """Doorstep's admission counters, all processes (requests, statements): the create path
-    admits the requests for one token that arrive together in one statement."""
+def admissions(server: Server) -> tuple[float, ...]:
+    """Doorstep's grouping counters, all processes: the create path admits the requests for
+    one token that arrive together in one statement (requests, statements), and stores the
+    creates that are ready together in one transaction (creates, transactions)."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{server.port}/metrics",
         headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
@@ -387,16 +388,23 @@ def admissions(server: Server) -> tuple[float, float]:
     return (
         values.get("doorstep_create_admission_requests_total", 0.0),
         values.get("doorstep_create_admission_statements_total", 0.0),
+        values.get("doorstep_create_store_creates_total", 0.0),
+        values.get("doorstep_create_store_transactions_total", 0.0),
     )
 
 
-def admission_groups(before: tuple[float, float], after: tuple[float, float]) -> dict[str, Any]:
-    """Over the run and its warm-up: requests admitted, statements, and the mean group."""
-    requests, statements = after[0] - before[0], after[1] - before[1]
+def admission_groups(before: tuple[float, ...], after: tuple[float, ...]) -> dict[str, Any]:
+    """Over the run and its warm-up: requests admitted, statements, and the mean group; the
+    same for the stores."""
+    deltas = (a - b for a, b in zip(after, before, strict=True))
+    requests, statements, creates, transactions = deltas
     return {
         "requests": int(requests),
         "statements": int(statements),
         "mean_group": round(requests / statements, 2) if statements else None,
+        "stored": int(creates),
+        "store_transactions": int(transactions),
+        "mean_store_group": round(creates / transactions, 2) if transactions else None,
     }
 
 
@@ -415,7 +423,8 @@ def print_run(row: dict[str, Any]) -> None:
         a = row["admission"]
         print(
             f"            admission: {a['requests']} requests in {a['statements']} statements "
-            f"(mean group {a['mean_group']})",
+            f"(mean group {a['mean_group']}); stored: {a['stored']} creates in "
+            f"{a['store_transactions']} transactions (mean group {a['mean_store_group']})",
             flush=True,
         )
 

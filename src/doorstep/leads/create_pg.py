@@ -9,7 +9,8 @@ transactions through SQLAlchemy on a database thread. Here, through asyncpg (pg.
 2. The body checked and the lead routed in Python: the account's routing table and the
    postcode's route are cached per process and routing version (offices.routing); a miss
    is worked out once on a database thread.
-3. One statement, its own transaction, committed before the response is sent: the person's
+3. One statement, committed before the response is sent, in one transaction with the other
+   creates of the process that are ready at the same moment (storing.py): the person's
    advisory locks and group look-up (``doorstep_person_group``, migration 0018, which sees
    every lead committed by a create that held the locks first), the lead, its
    ``lead.event`` job (the Lead Responder's, the webhooks' and the autocaller's work) and
@@ -50,7 +51,7 @@ from doorstep.geo import geography
 from doorstep.geo.postcodes import routing_parts
 from doorstep.http import parse_body, read_body, validate
 from doorstep.jobs import queue
-from doorstep.leads import events, serialize
+from doorstep.leads import events, serialize, storing
 from doorstep.leads.admission import admit
 from doorstep.leads.schemas import LeadCreate
 from doorstep.leads.service import (
@@ -230,7 +231,12 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
         )
         idempotency_key = request.headers.get("idempotency-key")
         if idempotency_key is None:
-            stored = await _store(conn, request, actor, checked.valid())
+            lead, args = await _prepared(conn, request, actor, checked.valid())
+            # Stored with the other creates that are ready together (storing.py): the
+            # connection goes back first, the group takes one of its own.
+            held, conn = conn, None
+            await pg.release(pool, held)
+            stored = _Stored(lead, await storing.store(pool, _CREATE, args))
         else:
             # The key is claimed in the create's own transaction: a second request with the
             # same key waits on the key's unique index until the first commits, then
@@ -265,7 +271,8 @@ async def _create(request: Request, key: str, pool: asyncpg.Pool) -> Response:
 
 
 class _Stored:
-    def __init__(self, lead: dict[str, Any]) -> None:
+    def __init__(self, lead: dict[str, Any], row: asyncpg.Record) -> None:
+        lead["id"], lead["is_parent"], lead["parent_id"] = row
         self.lead = lead
         self.body = orjson.dumps(lead)
 
@@ -273,7 +280,16 @@ class _Stored:
 async def _store(
     conn: asyncpg.Connection, request: Request, actor: Actor, data: LeadCreate
 ) -> _Stored:
-    """Route and store the lead with its job and log row: one statement."""
+    """Route and store the lead with its job and log row: one statement, on ``conn``."""
+    lead, args = await _prepared(conn, request, actor, data)
+    return _Stored(lead, await conn.fetchrow(_CREATE, *args))
+
+
+async def _prepared(
+    conn: asyncpg.Connection, request: Request, actor: Actor, data: LeadCreate
+) -> tuple[dict[str, Any], list[Any]]:
+    """The lead object (its id and group still to come) and the create statement's
+    parameters: the lead routed, its job and its log row."""
     account_id = actor.account_id
     route = await _route(conn, actor, data)
     values = {**UNKNOWN_VALUES, **lead_values(actor, data, route, "homepage")}
@@ -290,8 +306,7 @@ async def _store(
         events.JOB_KIND, event, account_id=account_id, lead_id=None, run_at=now, now=now
     )
     email, phone = values["email_normalized"], values["phone_normalized"]
-    row = await conn.fetchrow(
-        _CREATE,
+    args = [
         account_id,
         email,
         phone,
@@ -300,9 +315,9 @@ async def _store(
         event,
         *[job[c] for c in _JOB],
         *_log_args(request, 200),
-    )
-    lead["id"], lead["is_parent"], lead["parent_id"] = row
-    return _Stored(lead)
+    ]
+    assert storing.LOCKS == 3  # the lock ids' place above
+    return lead, args
 
 
 async def _claim(

@@ -42,6 +42,15 @@ ADMISSION_STATEMENTS = Counter(
     "doorstep_create_admission_statements_total",
     "Admission statements run by the async create path (each for a group of requests)",
 )
+# ... and stores the creates that are ready together in one transaction (leads/storing.py).
+STORE_STATEMENTS = Counter(
+    "doorstep_create_store_transactions_total",
+    "Transactions that stored the async create path's leads (each for a group of creates)",
+)
+STORE_CREATES = Counter(
+    "doorstep_create_store_creates_total",
+    "Creates stored by those transactions",
+)
 ADMISSION_REQUESTS = Counter(
     "doorstep_create_admission_requests_total",
     "Requests answered by the async create path's admission statements",
