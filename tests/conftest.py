@@ -4,9 +4,10 @@ PostgreSQL: `DOORSTEP_TEST_DATABASE_URL` chooses (the Makefile runs both)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -165,3 +166,15 @@ def create_lead_api(client: TestClient, agency: Agency, **overrides: Any) -> dic
     r = client.post("/api/v103/leads", json=lead_body(**overrides), headers=agency.headers)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+T = TypeVar("T")
+
+
+def run_apart(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)`` on a thread of its own: the browser tests' Playwright keeps an
+    event loop running on the main thread for the rest of the session."""
+    import asyncio
+
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, main).result()

@@ -20,7 +20,7 @@ from doorstep import db, pg
 from doorstep.leads import admission
 from doorstep.models import RateCounter
 from doorstep.tokens.service import hash_token, revoke_token
-from tests.conftest import IS_POSTGRES, Agency, make_agency
+from tests.conftest import IS_POSTGRES, Agency, make_agency, run_apart
 
 pytestmark = pytest.mark.skipif(not IS_POSTGRES, reason="the asyncpg path is PostgreSQL's")
 
@@ -55,7 +55,7 @@ def with_pool(test: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
             except TimeoutError:  # a failed test left a connection out
                 pool.terminate()
 
-    return asyncio.run(run())
+    return run_apart(run())
 
 
 async def admit_all(pool: asyncpg.Pool, agency: Agency, n: int) -> list[admission.Admission]:
@@ -210,6 +210,6 @@ def test_when_the_database_cannot_answer_every_request_of_the_group_gets_the_err
         pool = await asyncpg.create_pool(url.render_as_string(hide_password=False), min_size=0)
         return await test(pool)
 
-    errors = asyncio.run(run())
+    errors = run_apart(run())
     assert len(errors) == 3 and all(isinstance(e, asyncpg.InterfaceError) for e in errors)
     assert not admission._running  # nothing left waiting

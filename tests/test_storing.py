@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from doorstep import db, pg
 from doorstep.leads import storing
-from tests.conftest import IS_POSTGRES
+from tests.conftest import IS_POSTGRES, run_apart
 
 pytestmark = pytest.mark.skipif(not IS_POSTGRES, reason="the asyncpg path is PostgreSQL's")
 
@@ -73,7 +73,7 @@ def stored(args: list[list[Any]]) -> list[Any]:
         finally:
             await pool.close()
 
-    return asyncio.run(run())
+    return run_apart(run())
 
 
 def test_creates_ready_together_are_stored_in_one_transaction(probe):
@@ -107,6 +107,6 @@ def test_when_the_database_cannot_answer_every_create_of_the_group_gets_the_erro
         asked = (storing.store(pool, PROBE, [i, "a", "a", [i]]) for i in range(3))
         return await asyncio.wait_for(asyncio.gather(*asked, return_exceptions=True), 10)
 
-    errors = asyncio.run(run())
+    errors = run_apart(run())
     assert len(errors) == 3 and all(isinstance(e, asyncpg.InterfaceError) for e in errors)
     assert all(s.task is None and not s.waiting for s in storing._streams.values())
