@@ -115,12 +115,7 @@ async def _admit_group(
     except BaseException as e:
         # The database cannot serve (each request answers 503), or this task was cancelled
         # (the server stopping): no request of the group waits on.
-        for asked in group:
-            if not asked.done.done():
-                if isinstance(e, Exception):
-                    asked.done.set_exception(e)
-                else:
-                    asked.done.cancel()
+        fail_all([asked.done for asked in group], e)
         if isinstance(e, Exception):
             return
         raise
@@ -200,3 +195,14 @@ async def _admitted(
     except BaseException:
         await pg.release(pool, conn, broken=True)
         raise
+
+
+def fail_all(waiting: list[asyncio.Future[Any]], error: BaseException) -> None:
+    """Answer every request still waiting on a group's statement: with its error (the
+    database cannot serve: each answers 503), or cancelled with the task that ran it."""
+    for done in waiting:
+        if not done.done():
+            if isinstance(error, Exception):
+                done.set_exception(error)
+            else:
+                done.cancel()

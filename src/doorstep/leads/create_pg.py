@@ -125,6 +125,7 @@ SELECT id, is_parent, parent_id FROM lead
 
 
 _CREATE = _create_sql()
+assert storing.LOCKS == 3, "storing.py finds the person's lock ids as the 4th parameter"
 _LOG_ROW, _ = pg.positional(insert(RequestLog).inline(), _LOG_COLUMNS)  # in that order
 
 
@@ -316,7 +317,6 @@ async def _prepared(
         *[job[c] for c in _JOB],
         *_log_args(request, 200),
     ]
-    assert storing.LOCKS == 3  # the lock ids' place above
     return lead, args
 
 

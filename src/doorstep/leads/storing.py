@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 
 from doorstep import pg
+from doorstep.leads.admission import fail_all
 from doorstep.ops import metrics
 
 LOCKS = 3  # the create statement's parameter with the person's advisory lock ids
@@ -50,15 +51,15 @@ class _Stream:
     task: asyncio.Task[None] | None = None
 
 
-_streams: dict[int, _Stream] = {}
+_streams: dict[tuple[int, str], _Stream] = {}  # (pool, statement) -> its stream
 
 
 async def store(pool: asyncpg.Pool, sql: str, args: list[Any]) -> asyncpg.Record:
     """The create statement's row for ``args``, once it is committed."""
     ready = _Ready(args, asyncio.get_running_loop().create_future())
-    stream = _streams.get(id(pool))
+    stream = _streams.get((id(pool), sql))
     if stream is None:
-        stream = _streams[id(pool)] = _Stream()
+        stream = _streams[(id(pool), sql)] = _Stream()
     stream.waiting.append(ready)
     if stream.task is None:
         stream.task = asyncio.get_running_loop().create_task(_run(pool, sql, stream))
@@ -129,9 +130,4 @@ async def _store_group(pool: asyncpg.Pool, sql: str, group: list[_Ready]) -> Non
 
 
 def _fail(group: list[_Ready], error: BaseException) -> None:
-    for ready in group:
-        if not ready.done.done():
-            if isinstance(error, Exception):
-                ready.done.set_exception(error)
-            else:
-                ready.done.cancel()
+    fail_all([ready.done for ready in group], error)
